@@ -1,0 +1,146 @@
+"""Actor-critic trained in imagination (DreamerV3; paper Sec. 2.2).
+
+From start states s_0 (posterior states from replay) the actor imagines N_IMG steps in the
+world model. With predicted rewards r̂, continue probabilities ĉ and critic values v:
+
+    λ-return  R_t = r̂_{t+1} + γ ĉ_{t+1} ((1−λ) v_{t+1} + λ R_{t+1}),   R_H = v_H.
+
+* critic: two-hot cross-entropy towards sg(R_t), plus a regulariser towards an EMA ("slow")
+  copy of itself;
+* actor: advantages (R_t − v_t) / max(1, S), with S an EMA of the 95th−5th percentile range of
+  returns (return normalisation); REINFORCE for discrete actions (−log π · sg(adv)),
+  backpropagation through the model for continuous ones (−adv); entropy bonus η = 3e-4;
+* every term is weighted by the imagined probability of still being alive, ∏ ĉ.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from mamba_edu.agents.dreamer.distributions import BoundedNormal, OneHotPolicy, TwoHot
+from mamba_edu.agents.dreamer.networks import mlp, zero_init_last
+
+
+def lambda_returns(rewards: torch.Tensor, conts: torch.Tensor, values: torch.Tensor, gamma: float,
+                   lam: float) -> torch.Tensor:
+    """λ-returns R_0..R_{H−1} (time-major).
+
+    ``rewards``/``conts``/``values`` have H+1 entries along time (index 0 = start state);
+    rewards[t] and conts[t] are those predicted on *arriving* at state t.
+    """
+    H = values.shape[0] - 1
+    ret = values[H]
+    out = []
+    for t in reversed(range(H)):
+        ret = rewards[t + 1] + gamma * conts[t + 1] * ((1 - lam) * values[t + 1] + lam * ret)
+        out.append(ret)
+    return torch.stack(out[::-1])
+
+
+class ReturnNormalizer(nn.Module):
+    """EMA of the 5th–95th percentile range of λ-returns; advantages are divided by max(1, S)."""
+
+    def __init__(self, decay: float = 0.99) -> None:
+        super().__init__()
+        self.decay = decay
+        self.register_buffer("low", torch.zeros(()))
+        self.register_buffer("high", torch.zeros(()))
+        self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
+
+    def update(self, returns: torch.Tensor) -> torch.Tensor:
+        flat = returns.detach().flatten().float()
+        lo, hi = torch.quantile(flat, 0.05), torch.quantile(flat, 0.95)
+        if not bool(self.initialised):
+            self.low.copy_(lo)
+            self.high.copy_(hi)
+            self.initialised.fill_(True)
+        else:
+            self.low.mul_(self.decay).add_((1 - self.decay) * lo)
+            self.high.mul_(self.decay).add_((1 - self.decay) * hi)
+        return self.scale()
+
+    def scale(self) -> torch.Tensor:
+        return torch.clamp(self.high - self.low, min=1.0)
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, cfg, feat_dim: int, action_dim: int, discrete: bool) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.discrete = discrete
+        self.action_dim = action_dim
+        self.actor = mlp(feat_dim, cfg.units, cfg.layers, action_dim if discrete else 2 * action_dim)
+        self.critic = zero_init_last(mlp(feat_dim, cfg.units, cfg.layers, cfg.bins))
+        self.slow_critic = copy.deepcopy(self.critic)
+        for p in self.slow_critic.parameters():
+            p.requires_grad_(False)
+        self.retnorm = ReturnNormalizer(cfg.retnorm_decay)
+        grad = cfg.actor_grad
+        self.actor_grad = ("reinforce" if discrete else "dynamics") if grad == "auto" else grad
+
+    def policy(self, feat: torch.Tensor):
+        out = self.actor(feat)
+        if self.discrete:
+            return OneHotPolicy(out, self.cfg.unimix)
+        mean, std = out.chunk(2, -1)
+        return BoundedNormal(mean, std)
+
+    def value(self, feat: torch.Tensor, slow: bool = False) -> torch.Tensor:
+        return TwoHot((self.slow_critic if slow else self.critic)(feat)).mean()
+
+    @torch.no_grad()
+    def update_slow_critic(self) -> None:
+        f = self.cfg.slow_critic_fraction
+        for p_slow, p in zip(self.slow_critic.parameters(), self.critic.parameters()):
+            p_slow.mul_(1 - f).add_(f * p)
+
+    def losses(self, world_model, start: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Imagine from ``start`` (flat batch of states) and return (actor loss, critic loss, metrics)."""
+        cfg = self.cfg
+        rssm = world_model.rssm
+        start = {k: v.detach() for k, v in start.items()}
+        wm_params = list(world_model.parameters())
+        for p in wm_params:  # the actor's gradients never update the world model
+            p.requires_grad_(False)
+        try:
+            if self.actor_grad == "reinforce":
+                with torch.no_grad():
+                    states, actions = rssm.imagine(start, lambda f: self.policy(f).sample(), cfg.imag_horizon)
+            else:
+                states, actions = rssm.imagine(start, lambda f: self.policy(f.detach()).sample(), cfg.imag_horizon)
+            feats = rssm.features(states)
+            rewards = world_model.reward(feats)
+            conts = world_model.cont(feats)
+        finally:
+            for p in wm_params:
+                p.requires_grad_(True)
+        conts = torch.cat([torch.ones_like(conts[:1]), conts[1:]])
+        values = self.value(feats)
+        returns = lambda_returns(rewards, conts, values, cfg.gamma, cfg.lam)  # (H, N)
+        weights = torch.cumprod(conts, 0).detach()[:-1]
+        scale = self.retnorm.update(returns)
+        adv = (returns - values[:-1]) / scale
+        dist = self.policy(feats[:-1].detach())
+        entropy = dist.entropy()
+        if self.actor_grad == "reinforce":
+            actor_obj = dist.log_prob(actions.detach()) * adv.detach()
+        else:
+            actor_obj = adv
+        actor_loss = -(weights * (actor_obj + cfg.entropy * entropy)).mean()
+        critic_feats = feats[:-1].detach()
+        critic_dist = TwoHot(self.critic(critic_feats))
+        slow_target = self.value(critic_feats, slow=True).detach()
+        critic_loss = -(weights * (critic_dist.log_prob(returns.detach())
+                                   + cfg.slow_critic_reg * critic_dist.log_prob(slow_target))).mean()
+        metrics = {
+            "ac/imag_reward": rewards[1:].mean().detach(),
+            "ac/return": returns.mean().detach(),
+            "ac/value": values.mean().detach(),
+            "ac/entropy": entropy.mean().detach(),
+            "ac/return_scale": scale.detach(),
+            "losses/actor": actor_loss.detach(),
+            "losses/critic": critic_loss.detach(),
+        }
+        return actor_loss, critic_loss, metrics

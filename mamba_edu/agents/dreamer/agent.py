@@ -1,0 +1,192 @@
+"""DreamerAgent: the world model and actor-critic, one training update, and acting.
+
+Dreamer and MAMBA are the same class; the config decides (paper Sec. 3.3):
+
+* ``full_context=False`` (Dreamer): windows of L steps, loss on every step, imagination from
+  every posterior state of the batch;
+* ``full_context=True`` (MAMBA): whole meta-episode prefixes of length H' (horizon schedule),
+  loss on L sampled indices per sequence, imagination from ``imag_starts`` sampled posterior
+  states per sequence.
+
+The agent is a :class:`mamba_edu.rollout.BatchPolicy` (``reset``/``act``) and exposes its latent
+state during rollouts (``self.state``) for figures and notebooks.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from mamba_edu.agents.dreamer.actor_critic import ActorCritic
+from mamba_edu.agents.dreamer.config import DreamerConfig
+from mamba_edu.agents.dreamer.replay import Replay, wm_horizon
+from mamba_edu.agents.dreamer.world_model import WorldModel
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; training stops and the last good checkpoint is kept."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available; valid here: auto, cpu")
+    return torch.device(name)
+
+
+def space_layout(obs_space: gym.Space) -> tuple[int, tuple | None, dict[str, tuple]]:
+    """(vector obs dim, image shape or None, replay layout {key: (shape, dtype)})."""
+    if isinstance(obs_space, gym.spaces.Dict):
+        img, vec = obs_space["image"], obs_space["vector"]
+        return vec.shape[0], img.shape, {"image": (img.shape, np.uint8), "vector": (vec.shape, np.float32)}
+    return obs_space.shape[0], None, {"obs": (obs_space.shape, np.float32)}
+
+
+class DreamerAgent:
+    def __init__(self, cfg: DreamerConfig, obs_space: gym.Space, action_space: gym.Space, H: int) -> None:
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        self.obs_space, self.action_space, self.H = obs_space, action_space, H
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.action_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        obs_dim, image_shape, self.replay_layout = space_layout(obs_space)
+        self.image = image_shape is not None
+        self.wm = WorldModel(cfg, obs_dim, self.action_dim, image_shape).to(self.device)
+        self.ac = ActorCritic(cfg, self.wm.rssm.feat_dim, self.action_dim, self.discrete).to(self.device)
+        self.wm_opt = torch.optim.Adam(self.wm.parameters(), lr=cfg.model_lr, eps=1e-8)
+        self.actor_opt = torch.optim.Adam(self.ac.actor.parameters(), lr=cfg.actor_lr, eps=1e-5)
+        self.critic_opt = torch.optim.Adam(self.ac.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
+        self.updates = 0
+        self.state: dict[str, torch.Tensor] | None = None
+        self.prev_action: torch.Tensor | None = None
+        self.greedy = False
+
+    # ----- acting (BatchPolicy) ----------------------------------------------------------------
+    def _to_tensor(self, obs: Any) -> Any:
+        if isinstance(obs, dict):
+            return {k: torch.as_tensor(np.asarray(v), device=self.device) if k == "image"
+                    else torch.as_tensor(np.asarray(v), dtype=torch.float32, device=self.device) for k, v in obs.items()}
+        return torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
+
+    def reset(self, num_envs: int) -> None:
+        self.state = self.wm.rssm.initial(num_envs)
+        self.prev_action = torch.zeros(num_envs, self.action_dim, device=self.device)
+
+    @torch.no_grad()
+    def act(self, obs: Any) -> np.ndarray:
+        """One action per env; updates the posterior ``self.state`` (the agent's belief)."""
+        embed = self.wm.encoder(self._to_tensor(obs))
+        self.state = self.wm.rssm.obs_step(self.state, self.prev_action, embed)
+        dist = self.ac.policy(self.wm.rssm.features(self.state))
+        action = dist.mode() if self.greedy else dist.sample()
+        self.prev_action = action
+        if self.discrete:
+            return action.argmax(-1).cpu().numpy()
+        return action.cpu().numpy().astype(np.float64)
+
+    def encode_action(self, actions: np.ndarray) -> np.ndarray:
+        """Env actions → the agent's action vectors (one-hot for discrete)."""
+        if self.discrete:
+            return np.eye(self.action_dim, dtype=np.float32)[np.asarray(actions, dtype=np.int64)]
+        return np.asarray(actions, dtype=np.float32).reshape(len(actions), -1)
+
+    # ----- training --------------------------------------------------------------------------
+    def _batch_to_torch(self, seqs: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Batch-major numpy → time-major torch."""
+        def tm(x, dtype=torch.float32):
+            return torch.as_tensor(np.swapaxes(x, 0, 1), dtype=dtype, device=self.device)
+
+        if self.image:
+            obs = {"image": tm(seqs["image"], torch.uint8), "vector": tm(seqs["vector"])}
+        else:
+            obs = tm(seqs["obs"])
+        return {"obs": obs, "prev_action": tm(seqs["prev_action"]), "reward": tm(seqs["reward"]),
+                "terminal": tm(seqs["terminal"])}
+
+    def sample_batch(self, replay: Replay, env_steps: int) -> tuple[dict[str, Any], torch.Tensor | None, int]:
+        cfg = self.cfg
+        if cfg.full_context:
+            prefix = wm_horizon(env_steps, replay.length, cfg.wm_horizon_initial, cfg.wm_horizon_steps)
+            seqs, idx = replay.sample_full_context(cfg.batch_size, cfg.seq_len, prefix)
+            return self._batch_to_torch(seqs), torch.as_tensor(idx.T, device=self.device), prefix
+        seqs = replay.sample_windows(cfg.batch_size, cfg.seq_len)
+        return self._batch_to_torch(seqs), None, seqs["reward"].shape[1]
+
+    def _imagination_starts(self, post: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        T, B = post["deter"].shape[:2]
+        if self.cfg.full_context and T > self.cfg.imag_starts:
+            gen = torch.Generator(device="cpu").manual_seed(int(self.updates) * 7919 + self.cfg.seed)
+            idx = torch.randint(0, T, (self.cfg.imag_starts, B), generator=gen).to(self.device)
+            cols = torch.arange(B, device=self.device).expand_as(idx)
+            post = {k: v[idx, cols] for k, v in post.items()}
+        return {k: v.reshape(-1, *v.shape[2:]) for k, v in post.items()}
+
+    @staticmethod
+    def _check_finite(name: str, value: torch.Tensor, step: int) -> None:
+        if not torch.isfinite(value).all():
+            raise NonFiniteLossError(f"non-finite loss '{name}' ({value.item()}) at update {step}; "
+                                     "training stopped, the last good checkpoint is kept")
+
+    def _step(self, opt: torch.optim.Optimizer, params, clip: float) -> torch.Tensor:
+        norm = nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        return norm
+
+    def train_step(self, replay: Replay, env_steps: int) -> dict[str, float]:
+        """One update of the world model, then of actor and critic in imagination."""
+        cfg = self.cfg
+        batch, idx, prefix = self.sample_batch(replay, env_steps)
+        wm_loss, post, metrics = self.wm.loss(batch, idx)
+        self._check_finite("world_model", wm_loss, self.updates)
+        self.wm_opt.zero_grad(set_to_none=True)
+        wm_loss.backward()
+        metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip)
+
+        start = self._imagination_starts({k: v.detach() for k, v in post.items()})
+        actor_loss, critic_loss, ac_metrics = self.ac.losses(self.wm, start)
+        self._check_finite("actor", actor_loss, self.updates)
+        self._check_finite("critic", critic_loss, self.updates)
+        self.actor_opt.zero_grad(set_to_none=True)
+        self.critic_opt.zero_grad(set_to_none=True)
+        actor_params = list(self.ac.actor.parameters())
+        critic_params = list(self.ac.critic.parameters())
+        actor_loss.backward(inputs=actor_params, retain_graph=True)
+        critic_loss.backward(inputs=critic_params)
+        metrics["grad/actor"] = self._step(self.actor_opt, actor_params, cfg.ac_grad_clip)
+        metrics["grad/critic"] = self._step(self.critic_opt, critic_params, cfg.ac_grad_clip)
+        self.ac.update_slow_critic()
+        self.updates += 1
+        metrics.update(ac_metrics)
+        metrics["charts/wm_prefix"] = prefix
+        metrics["losses/world_model"] = metrics.pop("wm/total")
+        return {k: float(v) for k, v in metrics.items()}
+
+    # ----- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"wm": self.wm.state_dict(), "ac": self.ac.state_dict(), "wm_opt": self.wm_opt.state_dict(),
+                "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+                "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.wm.load_state_dict(state["wm"])
+        self.ac.load_state_dict(state["ac"])
+        self.wm_opt.load_state_dict(state["wm_opt"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.updates = int(state["updates"])
+
+    def updates_due(self, env_steps: int) -> int:
+        """Total updates that should have happened after ``env_steps`` (train ratio)."""
+        if env_steps < self.cfg.prefill:
+            return 0
+        return int(math.floor((env_steps - self.cfg.prefill) * self.cfg.train_ratio
+                              / (self.cfg.batch_size * self.cfg.seq_len))) + 1

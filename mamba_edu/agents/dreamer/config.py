@@ -1,0 +1,237 @@
+"""Typed configuration of the Dreamer/MAMBA agents and the named presets that stack on it.
+
+A config is built as ``DreamerConfig()`` → algorithm preset (``dreamer-vanilla``,
+``dreamer-tune``, ``mamba``) → the environment's settings (from the authors' released
+configuration) → optional extra presets (``quick``, ``cpu``) → explicit overrides. Every
+preset below names its source. ``resolve_config("mamba", "Rooms-3", ["quick"], {"seed": 1})``
+does it all.
+
+Step counting: the authors' released code counts every environment step twice (action
+repeat bookkeeping); everywhere in mamba-edu ``steps`` counts each real environment step once,
+so their "2M steps" are our 1M.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class DreamerConfig:
+    """Every knob of the Dreamer/MAMBA agent and its training loop."""
+
+    # --- world model sizes (DreamerV3 / paper Table 2) ---
+    deter: int = 512
+    """GRU deterministic state size."""
+    hidden: int = 512
+    """``dyn_hidden``: MLP width inside the RSSM (before the GRU and the prior/posterior heads)."""
+    stoch: int = 32
+    """``dyn_stoch``: number of categorical latent variables."""
+    classes: int = 32
+    """``dyn_discrete``: classes per latent variable."""
+    units: int = 512
+    """Width of the encoder, decoder, reward/continue heads, actor and critic MLPs."""
+    layers: int = 2
+    """Hidden layers in each MLP."""
+    cnn_depth: int = 32
+    """Channels of the first CNN layer (image observations)."""
+    unimix: float = 0.01
+    """Uniform mixture in the latent and action categoricals (DreamerV3: 1 %)."""
+    bins: int = 255
+    """Two-hot bins of the reward head and critic."""
+    # --- world model loss ---
+    kl_dyn: float = 0.5
+    """Weight of the dynamics KL, KL(sg(posterior) ‖ prior)."""
+    kl_rep: float = 0.1
+    """Weight of the representation KL, KL(posterior ‖ sg(prior))."""
+    free_nats: float = 1.0
+    """Free bits: each KL term is clipped below at this many nats."""
+    model_lr: float = 1e-4
+    """Adam learning rate of the world model."""
+    model_grad_clip: float = 1000.0
+    """Gradient-norm clip of the world model."""
+    # --- actor-critic ---
+    imag_horizon: int = 15
+    """Imagination horizon N_IMG (paper Sec. 2.2)."""
+    gamma: float = 0.997
+    """Discount γ."""
+    lam: float = 0.95
+    """λ of the λ-returns."""
+    entropy: float = 3e-4
+    """Entropy regulariser of the actor."""
+    actor_lr: float = 3e-5
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-5
+    """Adam learning rate of the critic."""
+    ac_grad_clip: float = 100.0
+    """Gradient-norm clip of actor and critic."""
+    slow_critic_fraction: float = 0.02
+    """EMA fraction of the slow critic per update."""
+    slow_critic_reg: float = 1.0
+    """Weight of the critic's regulariser towards the slow critic's prediction."""
+    retnorm_decay: float = 0.99
+    """EMA decay of the 5th–95th return percentile range used to normalise advantages."""
+    actor_grad: str = "auto"
+    """'reinforce', 'dynamics' (backprop through the model), or 'auto' (reinforce for discrete
+    actions, dynamics for continuous, as DreamerV3)."""
+    # --- data ---
+    batch_size: int = 16
+    """Sequences per update."""
+    seq_len: int = 64
+    """L: Dreamer's window length, and MAMBA's number of sampled loss indices per sequence."""
+    train_ratio: float = 16.0
+    """Replayed steps per real env step; updates per env step = train_ratio / (batch_size·seq_len)."""
+    replay_capacity: int = 1_000_000
+    """Replay capacity in env steps (whole meta-episodes are evicted first-in first-out)."""
+    prefill: int = 2500
+    """Env steps collected with a random policy before training starts."""
+    num_envs: int = 4
+    """Meta-episodes collected in parallel (lock-step batched env)."""
+    # --- MAMBA's changes (paper Sec. 3.3), each one flag ---
+    reward_in_obs: bool = False
+    """(a) Append the previous reward to the observation."""
+    time_in_obs: bool = False
+    """(a) Append t/(K·T) to the observation."""
+    full_context: bool = False
+    """(b) Encode whole meta-episodes from step 0; losses on ``seq_len`` sampled indices."""
+    imag_starts: int = 512
+    """(b) Posterior states per sequence that imagination starts from (full-context only)."""
+    wm_horizon_initial: int = 50
+    """(c) Initial world-model prefix length of the horizon schedule."""
+    wm_horizon_steps: int = 0
+    """(c) N_WM: env steps over which the prefix grows linearly to K·T (0 = no schedule)."""
+    # --- run ---
+    steps: int = 1_000_000
+    """Real env steps to train for (counted once each)."""
+    eval_every: int = 10_000
+    """Env steps between evaluations."""
+    eval_tasks: int = 100
+    """Held-out tasks per evaluation (the final test uses ``final_tasks``)."""
+    final_tasks: int = 1000
+    """Held-out tasks of the final test written to final.json."""
+    eval_greedy: bool = False
+    """Act with the mode of the policy during evaluation (default: sample, as DreamerV3)."""
+    checkpoint_every_s: float = 300.0
+    """Seconds between checkpoints (always also at evaluations and the end)."""
+    seed: int = 0
+    """Seed of torch, numpy, the envs and the replay sampler."""
+    device: str = "auto"
+    """'auto' (CUDA, else MPS, else CPU), 'cpu', 'cuda', 'mps'."""
+    threads: int = 0
+    """torch CPU threads (0 = torch's default)."""
+
+    def validate(self) -> "DreamerConfig":
+        positive = ["deter", "hidden", "stoch", "classes", "units", "bins", "imag_horizon", "batch_size",
+                    "seq_len", "num_envs", "imag_starts", "eval_tasks", "final_tasks", "wm_horizon_initial"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"config: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ["gamma", "lam", "unimix", "retnorm_decay", "slow_critic_fraction"]:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"config: {name} must lie in [0, 1], got {getattr(self, name)}")
+        for name in ["model_lr", "actor_lr", "critic_lr", "train_ratio"]:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"config: {name} must be > 0, got {getattr(self, name)}")
+        for name in ["steps", "prefill", "eval_every", "wm_horizon_steps", "replay_capacity"]:
+            if getattr(self, name) < 0:
+                raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
+        if self.actor_grad not in ("auto", "reinforce", "dynamics"):
+            raise ValueError(f"config: actor_grad must be one of auto, reinforce, dynamics; got {self.actor_grad!r}")
+        if self.device not in ("auto", "cpu", "cuda", "mps"):
+            raise ValueError(f"config: device must be one of auto, cpu, cuda, mps; got {self.device!r}")
+        return self
+
+
+#: Algorithm presets. Sources: DreamerV3 (Hafner et al., 2023) defaults; paper Table 2 / App. D.
+ALGO_PRESETS: dict[str, dict[str, Any]] = {
+    "dreamer-vanilla": dict(deter=512, hidden=512, stoch=32, classes=32, units=512, imag_horizon=15),
+    "dreamer-tune": dict(deter=512, hidden=64, stoch=16, classes=16, units=128, imag_horizon=10),
+    "mamba": dict(deter=512, hidden=64, stoch=16, classes=16, units=128, imag_horizon=10,
+                  reward_in_obs=True, time_in_obs=True, full_context=True),
+}
+
+#: Per-environment settings from the authors' released configuration (issue #3 lists them).
+#: ``steps`` are real env steps; ``wm_horizon_steps`` is N_WM for MAMBA's schedule.
+ENV_PRESETS: dict[str, dict[str, Any]] = {
+    "PointRobot": dict(imag_horizon=2, train_ratio=16, steps=1_000_000),
+    "PointRobotWind": dict(imag_horizon=2, train_ratio=320, steps=1_000_000),
+    "EscapeRoom": dict(imag_horizon=10, train_ratio=192, steps=2_000_000),
+    **{f"Rooms-{n}": dict(imag_horizon=2, train_ratio=160, steps=3_000_000, wm_horizon_steps=2_500_000)
+       for n in range(1, 9)},
+    **{f"Reacher-{n}": dict(imag_horizon=10, train_ratio=144, steps=10_000_000, wm_horizon_steps=2_500_000,
+                            actor_lr=2e-4, critic_lr=2e-4) for n in range(1, 5)},
+    "ReacherPixels": dict(imag_horizon=10, train_ratio=288, steps=10_000_000, wm_horizon_steps=2_500_000,
+                          actor_lr=2e-4, critic_lr=2e-4),
+    "HumanoidDir": dict(imag_horizon=10, train_ratio=96, steps=15_000_000, wm_horizon_steps=7_500_000,
+                        actor_lr=6e-5, critic_lr=6e-5),
+    "PandaReacher": dict(imag_horizon=10, train_ratio=48, steps=10_000_000, wm_horizon_steps=2_500_000,
+                         actor_lr=6e-5, critic_lr=6e-5),
+}
+
+#: Extra presets that stack on top.
+EXTRA_PRESETS: dict[str, dict[str, Any]] = {
+    # CI and demos: tiny budgets and models. Same code paths.
+    "quick": dict(steps=3_000, prefill=600, eval_every=1_500, eval_tasks=8, final_tasks=16, deter=64, hidden=32,
+                  stoch=8, classes=8, units=64, imag_starts=32, batch_size=8, seq_len=32, train_ratio=64),
+    # A student's laptop: the paper's algorithm at sizes a 2-core CPU trains in tens of minutes.
+    "cpu": dict(deter=128, hidden=64, stoch=16, classes=16, units=128, imag_starts=64, batch_size=16,
+                seq_len=64),
+    # Turn off MAMBA's schedule (paper App. G, Table 4 ablation).
+    "no-schedule": dict(wm_horizon_steps=0),
+    # Paper App. G ablation: no reward in the observation.
+    "no-reward-obs": dict(reward_in_obs=False),
+}
+
+PRESETS = {**ALGO_PRESETS, **EXTRA_PRESETS}
+
+
+def _apply(cfg: DreamerConfig, values: dict[str, Any], source: str) -> DreamerConfig:
+    names = {f.name for f in dataclasses.fields(DreamerConfig)}
+    for key in values:
+        if key not in names:
+            raise ValueError(f"{source}: unknown config field {key!r}; valid fields: {', '.join(sorted(names))}")
+    return dataclasses.replace(cfg, **values)
+
+
+def resolve_config(algo: str, env: str, presets: list[str] | None = None,
+                   overrides: dict[str, Any] | None = None) -> DreamerConfig:
+    """Stack algorithm preset → env settings → extra presets → overrides (→ quick mode).
+
+    ``MAMBA_EDU_QUICK=1`` appends the ``quick`` preset (small budgets, same code).
+    """
+    from mamba_edu.envs import short_name
+
+    if algo not in ALGO_PRESETS:
+        raise ValueError(f"unknown algorithm {algo!r} for the Dreamer agent; valid: {', '.join(ALGO_PRESETS)}")
+    name = short_name(env)
+    cfg = _apply(DreamerConfig(), ALGO_PRESETS[algo], f"preset {algo}")
+    env_values = dict(ENV_PRESETS.get(name, {}))
+    if not cfg.full_context:
+        env_values.pop("wm_horizon_steps", None)
+    cfg = _apply(cfg, env_values, f"env settings for {name}")
+    presets = list(presets or [])
+    if os.environ.get("MAMBA_EDU_QUICK") == "1" and "quick" not in presets:
+        presets.append("quick")
+    for p in presets:
+        if p not in EXTRA_PRESETS:
+            raise ValueError(f"unknown preset {p!r}; valid: {', '.join(EXTRA_PRESETS)}")
+        values = EXTRA_PRESETS[p]
+        if p == "quick" and cfg.wm_horizon_steps:
+            values = {**values, "wm_horizon_steps": values["steps"] // 2}
+        cfg = _apply(cfg, values, f"preset {p}")
+    cfg = _apply(cfg, dict(overrides or {}), "override")
+    return cfg.validate()
+
+
+def config_to_dict(cfg: DreamerConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(d: dict[str, Any]) -> DreamerConfig:
+    return _apply(DreamerConfig(), d, "saved config").validate()
+
+
+__all__ = ["DreamerConfig", "ALGO_PRESETS", "ENV_PRESETS", "EXTRA_PRESETS", "PRESETS", "resolve_config",
+           "config_to_dict", "config_from_dict", "field"]

@@ -1,0 +1,99 @@
+"""DreamerLearner: connects :class:`DreamerAgent` to the shared training loop.
+
+It records the batched environment's transitions into whole meta-episodes (the replay's
+DreamerV3 convention), acts randomly during prefill, and runs as many updates as the train
+ratio asks for after each environment step.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mamba_edu.agents.dreamer.agent import DreamerAgent
+from mamba_edu.agents.dreamer.config import DreamerConfig
+from mamba_edu.agents.dreamer.replay import Replay
+
+
+class DreamerLearner:
+    def __init__(self, cfg: DreamerConfig, obs_space, action_space, H: int) -> None:
+        self.cfg = cfg
+        self.agent = DreamerAgent(cfg, obs_space, action_space, H)
+        self.replay = Replay(cfg.replay_capacity, H + 1, self.agent.replay_layout, self.agent.action_dim, cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed + 1)
+        self.action_space = action_space
+        self._buf: dict[str, list] = {}
+
+    # ----- collection --------------------------------------------------------------------------
+    def _record_obs(self, obs: Any) -> None:
+        if isinstance(obs, dict):
+            self._buf["image"].append(np.asarray(obs["image"]))
+            self._buf["vector"].append(np.asarray(obs["vector"], np.float32))
+        else:
+            self._buf["obs"].append(np.asarray(obs, np.float32))
+
+    def begin(self, obs: Any, num_envs: int) -> None:
+        self.agent.reset(num_envs)
+        self._buf = {k: [] for k in self.replay.obs_keys}
+        self._buf.update(prev_action=[np.zeros((num_envs, self.agent.action_dim), np.float32)],
+                         reward=[np.zeros(num_envs, np.float32)], terminal=[np.zeros(num_envs, np.float32)])
+        self._record_obs(obs)
+
+    def act(self, obs: Any, env_steps: int) -> np.ndarray:
+        n = len(self._buf["reward"][0])
+        if env_steps < self.cfg.prefill:
+            if self.agent.discrete:
+                return self.rng.integers(0, self.action_space.n, size=n)
+            return self.rng.uniform(-1.0, 1.0, size=(n, *self.action_space.shape))
+        return self.agent.act(obs)
+
+    def observe(self, actions: np.ndarray, reward: np.ndarray, next_obs: Any, terminated: np.ndarray) -> None:
+        self._buf["prev_action"].append(self.agent.encode_action(actions))
+        self._buf["reward"].append(np.asarray(reward, np.float32))
+        self._buf["terminal"].append(np.asarray(terminated, np.float32))
+        self._record_obs(next_obs)
+
+    def end(self) -> None:
+        """Store the finished meta-episodes (batch-major) in replay."""
+        episodes = {k: np.swapaxes(np.stack(v), 0, 1) for k, v in self._buf.items()}
+        if episodes["reward"].shape[1] != self.replay.length:
+            raise RuntimeError(f"meta-episode has {episodes['reward'].shape[1]} steps, expected {self.replay.length}")
+        self.replay.add(episodes)
+        self._buf = {}
+
+    # ----- training ----------------------------------------------------------------------------
+    def update(self, env_steps: int) -> dict[str, float] | None:
+        metrics = None
+        while len(self.replay) > 0 and self.agent.updates < self.agent.updates_due(env_steps):
+            metrics = self.agent.train_step(self.replay, env_steps)
+        return metrics
+
+    def eval_policy(self):
+        self.agent.greedy = self.cfg.eval_greedy
+        return _EvalPolicy(self.agent)
+
+    # ----- state -------------------------------------------------------------------------------
+    def state_dict(self, with_replay: bool = True) -> dict[str, Any]:
+        state = {"agent": self.agent.state_dict(), "rng": self.rng.bit_generator.state}
+        if with_replay:
+            state["replay"] = self.replay.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.rng.bit_generator.state = state["rng"]
+        if "replay" in state:
+            self.replay.load_state_dict(state["replay"])
+
+
+class _EvalPolicy:
+    """The agent as a BatchPolicy whose torch RNG use does not disturb training's RNG stream."""
+
+    def __init__(self, agent: DreamerAgent) -> None:
+        self.agent = agent
+
+    def reset(self, num_envs: int) -> None:
+        self.agent.reset(num_envs)
+
+    def act(self, obs):
+        return self.agent.act(obs)

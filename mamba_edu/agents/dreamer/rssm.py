@@ -1,0 +1,162 @@
+"""The recurrent state-space model (RSSM; Hafner et al., 2019b; DreamerV3 variant).
+
+State s_t = (h_t, z_t): a deterministic GRU state h_t (``deter``) and a stochastic state z_t of
+``stoch`` categorical variables with ``classes`` classes each (one-hot, straight-through).
+
+* prior (imagination) step:  h_t = GRU(h_{t-1}, MLP([z_{t-1}, a_{t-1}])),  ẑ_t ~ p(ẑ_t | h_t)
+* posterior (observation) step:  z_t ~ q(z_t | h_t, e_t), with e_t the encoder's embedding.
+
+This is the "belief encoder" of paper Sec. 3.1: h_t summarises the whole history.
+
+Speed (issue #10 starts here): the posterior loop precomputes everything that does not depend
+on the recurrence — the action part of the GRU input and the embedding part of the posterior
+MLP — as one batched matrix product over all time steps, and computes the prior logits for all
+steps after the loop (the loop only needs the posterior). Only the GRU and the posterior head's
+deter part run step by step.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mamba_edu.agents.dreamer.distributions import onehot_straight_through, unimix_logits
+
+State = dict[str, torch.Tensor]
+
+
+class LayerNormGRUCell(nn.Module):
+    """DreamerV3's GRU: one linear layer, LayerNorm, update gate biased towards keeping h."""
+
+    def __init__(self, inp: int, size: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(inp + size, 3 * size, bias=False)
+        self.norm = nn.LayerNorm(3 * size)
+        self.size = size
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        parts = self.norm(self.linear(torch.cat([x, h], -1)))
+        reset, cand, update = parts.split(self.size, -1)
+        reset = torch.sigmoid(reset)
+        cand = torch.tanh(reset * cand)
+        update = torch.sigmoid(update - 1.0)
+        return update * cand + (1 - update) * h
+
+
+class RSSM(nn.Module):
+    def __init__(self, embed: int, action_dim: int, deter: int, hidden: int, stoch: int, classes: int,
+                 unimix: float = 0.01) -> None:
+        super().__init__()
+        self.deter, self.stoch, self.classes, self.unimix = deter, stoch, classes, unimix
+        self.action_dim = action_dim
+        # GRU input: Linear([z, a]) -> LN -> SiLU, split so the action part can be precomputed
+        self.img_in_z = nn.Linear(stoch * classes, hidden, bias=False)
+        self.img_in_a = nn.Linear(action_dim, hidden, bias=False)
+        self.img_in_norm = nn.LayerNorm(hidden)
+        self.gru = LayerNormGRUCell(hidden, deter)
+        self.prior_net = nn.Sequential(nn.Linear(deter, hidden, bias=False), nn.LayerNorm(hidden), nn.SiLU(),
+                                       nn.Linear(hidden, stoch * classes))
+        # posterior: Linear([h, e]) -> LN -> SiLU -> Linear, split for precomputing the e part
+        self.post_h = nn.Linear(deter, hidden, bias=False)
+        self.post_e = nn.Linear(embed, hidden, bias=False)
+        self.post_norm = nn.LayerNorm(hidden)
+        self.post_out = nn.Linear(hidden, stoch * classes)
+        self.init_deter = nn.Parameter(torch.zeros(deter))
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def _logits(self, flat: torch.Tensor) -> torch.Tensor:
+        return unimix_logits(flat.reshape(*flat.shape[:-1], self.stoch, self.classes), self.unimix)
+
+    def initial(self, batch: int) -> State:
+        """Learned initial state: h_0 = tanh(w), z_0 = mode of the prior at h_0."""
+        deter = torch.tanh(self.init_deter).expand(batch, -1)
+        logits = self._logits(self.prior_net(deter))
+        return {"deter": deter, "stoch": onehot_straight_through(logits, sample=False), "logits": logits}
+
+    @staticmethod
+    def features(state: State) -> torch.Tensor:
+        s = state["stoch"]
+        return torch.cat([state["deter"], s.reshape(*s.shape[:-2], -1)], -1)
+
+    @property
+    def feat_dim(self) -> int:
+        return self.deter + self.stoch * self.classes
+
+    def prior_logits(self, deter: torch.Tensor) -> torch.Tensor:
+        return self._logits(self.prior_net(deter))
+
+    # ----- one step ------------------------------------------------------------------------------
+    def _gru_step(self, stoch: torch.Tensor, action_part: torch.Tensor, deter: torch.Tensor) -> torch.Tensor:
+        x = self.img_in_z(stoch.reshape(*stoch.shape[:-2], -1)) + action_part
+        x = nn.functional.silu(self.img_in_norm(x))
+        return self.gru(x, deter)
+
+    def img_step(self, state: State, action: torch.Tensor, sample: bool = True) -> State:
+        """Prior step: imagine the next state from the current state and an action."""
+        deter = self._gru_step(state["stoch"], self.img_in_a(action), state["deter"])
+        logits = self.prior_logits(deter)
+        return {"deter": deter, "stoch": onehot_straight_through(logits, sample), "logits": logits}
+
+    def obs_step(self, state: State, prev_action: torch.Tensor, embed: torch.Tensor, sample: bool = True) -> State:
+        """Posterior step: advance with the previous action, then correct with the embedding."""
+        deter = self._gru_step(state["stoch"], self.img_in_a(prev_action), state["deter"])
+        x = nn.functional.silu(self.post_norm(self.post_h(deter) + self.post_e(embed)))
+        logits = self._logits(self.post_out(x))
+        return {"deter": deter, "stoch": onehot_straight_through(logits, sample), "logits": logits}
+
+    # ----- a whole sequence ------------------------------------------------------------------
+    def observe(self, embed: torch.Tensor, prev_action: torch.Tensor, state: State | None = None) -> State:
+        """Posterior states for a sequence (time-major ``embed`` (T, B, E), ``prev_action`` (T, B, A)).
+
+        Returns a state dict of time-major tensors: deter (T, B, D), stoch/logits (T, B, S, C).
+        """
+        T, B = embed.shape[:2]
+        if state is None:
+            state = self.initial(B)
+        act_part = self.img_in_a(prev_action)          # (T, B, hidden), precomputed
+        emb_part = self.post_e(embed)                  # (T, B, hidden), precomputed
+        deter, stoch = state["deter"], state["stoch"]
+        deters, stochs, logits_all = [], [], []
+        for t in range(T):
+            deter = self._gru_step(stoch, act_part[t], deter)
+            x = nn.functional.silu(self.post_norm(self.post_h(deter) + emb_part[t]))
+            logits = self._logits(self.post_out(x))
+            stoch = onehot_straight_through(logits, sample=True)
+            deters.append(deter)
+            stochs.append(stoch)
+            logits_all.append(logits)
+        return {"deter": torch.stack(deters), "stoch": torch.stack(stochs), "logits": torch.stack(logits_all)}
+
+    def imagine(self, start: State, policy, horizon: int) -> tuple[State, torch.Tensor]:
+        """Roll the prior forward ``horizon`` steps with actions from ``policy(features)``.
+
+        Returns the states including the start (time-major, ``horizon + 1`` steps) and the actions.
+        """
+        states, actions = [start], []
+        state = start
+        for _ in range(horizon):
+            action = policy(self.features(state))
+            state = self.img_step(state, action)
+            states.append(state)
+            actions.append(action)
+        stacked = {k: torch.stack([s[k] for s in states]) for k in ("deter", "stoch", "logits")}
+        return stacked, torch.stack(actions)
+
+
+def kl_categorical(post_logits: torch.Tensor, prior_logits: torch.Tensor) -> torch.Tensor:
+    """KL(q ‖ p) between factorised categoricals, summed over the latent variables."""
+    q = torch.softmax(post_logits, -1)
+    return (q * (torch.log_softmax(post_logits, -1) - torch.log_softmax(prior_logits, -1))).sum((-1, -2))
+
+
+def kl_balance(post_logits: torch.Tensor, prior_logits: torch.Tensor, dyn: float, rep: float,
+               free_nats: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """DreamerV3's KL balancing with free bits (per step; caller averages).
+
+    dyn loss = max(free, KL(sg(q) ‖ p)) trains the prior; rep loss = max(free, KL(q ‖ sg(p)))
+    trains the encoder; total = dyn·dyn_loss + rep·rep_loss.
+    """
+    dyn_kl = kl_categorical(post_logits.detach(), prior_logits)
+    rep_kl = kl_categorical(post_logits, prior_logits.detach())
+    dyn_loss = torch.clamp(dyn_kl, min=free_nats)
+    rep_loss = torch.clamp(rep_kl, min=free_nats)
+    return dyn * dyn_loss + rep * rep_loss, {"kl": dyn_kl.detach(), "dyn_loss": dyn_loss, "rep_loss": rep_loss}

@@ -1,0 +1,113 @@
+"""The world model: encoder → RSSM → decoder, reward and continue heads (paper Sec. 2.2).
+
+Loss at a step t (DreamerV3): prediction  −log p(o_t|s_t) − log p(r_t|s_t) − log p(c_t|s_t)
+(symlog MSE for vector observations, MSE for images, two-hot cross-entropy for reward, Bernoulli
+for continue) plus KL balancing (0.5·dyn + 0.1·rep, free bits 1 nat).
+
+``loss(batch, indices)`` implements both samplers:
+
+* Dreamer: a batch of windows, loss on every step of each window (``indices=None``);
+* MAMBA (paper Sec. 3.3): whole meta-episode prefixes are encoded, but the loss is taken only at
+  ``L`` sampled indices per sequence — the heads then run on B·L states, as in Dreamer.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from mamba_edu.agents.dreamer.distributions import TwoHot, symlog
+from mamba_edu.agents.dreamer.networks import ConvDecoder, ConvEncoder, mlp, zero_init_last
+from mamba_edu.agents.dreamer.rssm import RSSM, State, kl_balance
+
+
+class Encoder(nn.Module):
+    """Vector observations: symlog → MLP. Images: CNN, plus an MLP for the vector part."""
+
+    def __init__(self, obs_dim: int, units: int, layers: int, image_shape: tuple | None, cnn_depth: int) -> None:
+        super().__init__()
+        self.image = image_shape is not None
+        if self.image:
+            self.cnn = ConvEncoder(image_shape[-1], cnn_depth)
+            self.vec = mlp(obs_dim, units, 1) if obs_dim else None
+            self.out_dim = self.cnn.out_dim + (units if obs_dim else 0)
+        else:
+            self.mlp = mlp(obs_dim, units, layers)
+            self.out_dim = units
+
+    def forward(self, obs: Any) -> torch.Tensor:
+        if self.image:
+            parts = [self.cnn(obs["image"])]
+            if self.vec is not None:
+                parts.append(self.vec(symlog(obs["vector"])))
+            return torch.cat(parts, -1)
+        return self.mlp(symlog(obs))
+
+
+class WorldModel(nn.Module):
+    def __init__(self, cfg, obs_dim: int, action_dim: int, image_shape: tuple | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.image_shape = image_shape
+        self.encoder = Encoder(obs_dim, cfg.units, cfg.layers, image_shape, cfg.cnn_depth)
+        self.rssm = RSSM(self.encoder.out_dim, action_dim, cfg.deter, cfg.hidden, cfg.stoch, cfg.classes, cfg.unimix)
+        feat = self.rssm.feat_dim
+        if image_shape is not None:
+            self.image_decoder = ConvDecoder(feat, image_shape[-1], cfg.cnn_depth)
+        self.vec_decoder = mlp(feat, cfg.units, cfg.layers, obs_dim) if obs_dim else None
+        self.reward_head = zero_init_last(mlp(feat, cfg.units, cfg.layers, cfg.bins))
+        self.cont_head = mlp(feat, cfg.units, cfg.layers, 1)
+
+    # ------------------------------------------------------------------------------------------
+    def reward(self, feat: torch.Tensor) -> torch.Tensor:
+        """Predicted reward (mean of the two-hot distribution) at features ``feat``."""
+        return TwoHot(self.reward_head(feat)).mean()
+
+    def cont(self, feat: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.cont_head(feat).squeeze(-1))
+
+    def observe(self, batch: dict[str, Any]) -> State:
+        """Posterior states of a batch of sequences (time-major tensors)."""
+        embed = self.encoder(batch["obs"])
+        return self.rssm.observe(embed, batch["prev_action"])
+
+    def loss(self, batch: dict[str, Any], indices: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
+        """World-model loss of a time-major batch; returns (loss, posterior states, metrics).
+
+        ``indices`` (L, B) selects the steps the loss is taken at (MAMBA); ``None`` uses all.
+        """
+        post = self.observe(batch)
+        if indices is not None:
+            cols = torch.arange(indices.shape[1], device=indices.device).expand_as(indices)
+
+            def take(x):
+                return x[indices, cols]
+
+            sel = {k: take(v) for k, v in post.items()}
+            obs = {k: take(v) for k, v in batch["obs"].items()} if isinstance(batch["obs"], dict) else take(batch["obs"])
+            reward, term = take(batch["reward"]), take(batch["terminal"])
+        else:
+            sel, obs, reward, term = post, batch["obs"], batch["reward"], batch["terminal"]
+        feat = self.rssm.features(sel)
+        prior_logits = self.rssm.prior_logits(sel["deter"])
+        kl_loss, kl_metrics = kl_balance(sel["logits"], prior_logits, self.cfg.kl_dyn, self.cfg.kl_rep,
+                                         self.cfg.free_nats)
+        losses: dict[str, torch.Tensor] = {}
+        if self.image_shape is not None:
+            target = obs["image"].float() / 255.0 - 0.5
+            losses["image"] = ((self.image_decoder(feat) - target) ** 2).sum((-1, -2, -3))
+            vec = obs["vector"]
+        else:
+            vec = obs
+        if self.vec_decoder is not None:
+            losses["decoder"] = ((self.vec_decoder(feat) - symlog(vec)) ** 2).sum(-1)
+        losses["reward"] = -TwoHot(self.reward_head(feat)).log_prob(reward)
+        losses["cont"] = nn.functional.binary_cross_entropy_with_logits(
+            self.cont_head(feat).squeeze(-1), 1.0 - term, reduction="none")
+        total = sum(v.mean() for v in losses.values()) + kl_loss.mean()
+        metrics = {f"wm/{k}": v.mean().detach() for k, v in losses.items()}
+        metrics.update({f"wm/{k}": v.mean().detach() for k, v in kl_metrics.items()})
+        metrics["wm/total"] = total.detach()
+        return total, post, metrics

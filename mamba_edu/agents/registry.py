@@ -1,0 +1,31 @@
+"""Algorithm name → config resolution and learner construction (used by the loop and the CLI)."""
+from __future__ import annotations
+
+from typing import Any
+
+from mamba_edu.agents import ALGOS
+
+DREAMER_ALGOS = ("mamba", "dreamer-tune", "dreamer-vanilla")
+AVAILABLE = DREAMER_ALGOS
+
+
+def check_algo(algo: str) -> None:
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algorithm {algo!r}; valid: {', '.join(ALGOS)}")
+    if algo not in AVAILABLE:
+        raise ValueError(f"algorithm {algo!r} is not implemented in this version yet (tracked in issue #4); "
+                         f"available: {', '.join(AVAILABLE)}")
+
+
+def resolve_config(algo: str, env: str, presets: list[str] | None, overrides: dict[str, Any] | None):
+    check_algo(algo)
+    from mamba_edu.agents.dreamer.config import resolve_config as dreamer_config
+
+    return dreamer_config(algo, env, presets, overrides)
+
+
+def build_learner(algo: str, cfg, env):
+    check_algo(algo)
+    from mamba_edu.agents.dreamer.learner import DreamerLearner
+
+    return DreamerLearner(cfg, env.single_observation_space, env.single_action_space, env.H)

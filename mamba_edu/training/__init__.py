@@ -1,0 +1,1 @@
+"""Infrastructure shared by every algorithm: the training loop, run directories, checkpoints."""

@@ -1,0 +1,203 @@
+"""The one training loop shared by every algorithm.
+
+It owns what is not the algorithm: batched collection of whole meta-episodes, evaluation on
+held-out tasks, logging (TensorBoard, metrics.csv, a tqdm bar), atomic checkpoints every few
+minutes, ``--resume``, the best checkpoint, and the final 1000-task test (``final.json``).
+
+A *learner* (e.g. :class:`mamba_edu.agents.dreamer.learner.DreamerLearner`) provides
+``begin(obs, n)``, ``act(obs, env_steps)``, ``observe(actions, reward, next_obs, terminated)``,
+``end()``, ``update(env_steps)``, ``eval_policy()``, ``state_dict()``/``load_state_dict()``.
+
+Determinism: training meta-episodes are reset with seeds derived from (seed, batch index), the
+replay and torch RNG states are checkpointed, and checkpoints are taken only between
+meta-episode batches, so a resumed run reproduces the uninterrupted one exactly (tested).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from mamba_edu.rollout import evaluate
+from mamba_edu.training import checkpoint
+from mamba_edu.training.run_dir import MetricsCSV, read_config, write_config
+
+EVAL_SEED = 1_000_003      # held-out evaluation tasks (same tasks at every evaluation)
+FINAL_SEED = 2_000_029     # the final test's tasks, disjoint stream from training and evaluation
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def build(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None):
+    """Resolve the config and build (cfg, learner, batched env) for ``algo`` on ``env_name``."""
+    from mamba_edu.agents import registry
+    from mamba_edu.envs import make_batched, short_name
+
+    name = short_name(env_name)
+    cfg = registry.resolve_config(algo, name, presets, overrides)
+    env = make_batched(name, cfg.num_envs, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
+    learner = registry.build_learner(algo, cfg, env)
+    return cfg, learner, env
+
+
+def _set_seeds(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def train(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None,
+          out: str | Path | None = None, resume: bool = False, progress: bool = True,
+          callback: Callable[[dict[str, Any]], None] | None = None, stop_after_steps: int | None = None) -> Path:
+    """Train ``algo`` on ``env_name``; returns the run directory.
+
+    ``callback(row)`` is called after every evaluation (notebooks draw live curves with it).
+    ``stop_after_steps`` interrupts the run at the first batch boundary past that many env
+    steps (after a checkpoint), simulating a crash for the resume test.
+    """
+    from mamba_edu.envs import short_name
+
+    name = short_name(env_name)
+    out = Path(out) if out is not None else Path("runs") / f"{algo}_{name}_s{(overrides or {}).get('seed', 0)}_{time.strftime('%Y%m%d-%H%M%S')}"
+    latest = out / "checkpoints" / "latest.pt"
+    if resume:
+        if not latest.exists():
+            raise TrainingError(f"--resume: no checkpoint at {latest}")
+        saved = read_config(out)
+        algo, name = saved["algo"], saved["env"]
+        presets, overrides = saved["presets"], saved["overrides"]
+    elif latest.exists():
+        raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+
+    cfg, learner, env = build(algo, name, presets, overrides)
+    _set_seeds(cfg.seed, cfg.threads)
+    write_config(out, {"algo": algo, "env": name, "presets": list(presets or []), "overrides": dict(overrides or {}),
+                       "config": asdict(cfg), "K": env.K, "T": env.T})
+    metrics_csv = MetricsCSV(out / "metrics.csv", env.K)
+    from torch.utils.tensorboard import SummaryWriter
+
+    counters = {"env_steps": 0, "batches": 0, "wall_s": 0.0, "next_eval": 0, "best_return": -math.inf}
+    if resume:
+        state = checkpoint.load(latest)
+        learner.load_state_dict(state["learner"])
+        counters = state["counters"]
+        torch.set_rng_state(state["torch_rng"])
+        metrics_csv.truncate_after(counters["env_steps"])
+    writer = SummaryWriter(str(out))
+    env_kwargs = {"reward_in_obs": cfg.reward_in_obs, "time_in_obs": cfg.time_in_obs}
+
+    def save_latest() -> None:
+        checkpoint.save({"learner": learner.state_dict(), "counters": dict(counters),
+                         "torch_rng": torch.get_rng_state()}, latest)
+
+    def run_eval() -> dict[str, Any]:
+        rng_state = torch.get_rng_state()
+        torch.manual_seed(EVAL_SEED + counters["batches"])
+        result = evaluate(learner.eval_policy(), name, n_tasks=cfg.eval_tasks, seed=EVAL_SEED,
+                          batch_size=min(cfg.eval_tasks, 100), **env_kwargs)
+        torch.set_rng_state(rng_state)
+        return result
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step",
+                   desc=f"{algo} {name}", dynamic_ncols=True)
+    last_ckpt = time.time()
+    t_start = time.time() - counters["wall_s"]
+    last_metrics: dict[str, float] | None = None
+    try:
+        while counters["env_steps"] < cfg.steps:
+            seeds = [cfg.seed * 1_000_000_007 % 2**31 + counters["batches"] * env.num_envs + i
+                     for i in range(env.num_envs)]
+            obs, _ = env.reset(seed=seeds)
+            learner.begin(obs, env.num_envs)
+            done = np.zeros(env.num_envs, dtype=bool)
+            while not done.all():
+                actions = learner.act(obs, counters["env_steps"])
+                obs, reward, term, trunc, info = env.step(actions)
+                learner.observe(actions, reward, obs, term)
+                counters["env_steps"] += env.num_envs
+                done = np.asarray(term) | np.asarray(trunc)
+                m = learner.update(counters["env_steps"])
+                if m is not None:
+                    last_metrics = m
+                if bar is not None:
+                    bar.update(env.num_envs)
+            learner.end()
+            counters["batches"] += 1
+            counters["wall_s"] = time.time() - t_start
+            writer.add_scalar("charts/train_return", float(info["sub_episode_returns"].sum(1).mean()),
+                              counters["env_steps"])
+            if last_metrics is not None:
+                for k, v in last_metrics.items():
+                    writer.add_scalar(k, v, counters["env_steps"])
+                writer.add_scalar("charts/updates", getattr(getattr(learner, "agent", None), "updates", 0),
+                                  counters["env_steps"])
+            writer.add_scalar("charts/sps", counters["env_steps"] / max(counters["wall_s"], 1e-9), counters["env_steps"])
+            final_batch = counters["env_steps"] >= cfg.steps
+            if counters["env_steps"] >= counters["next_eval"] or final_batch:
+                result = run_eval()
+                row = {"env_steps": counters["env_steps"], "wall_s": round(counters["wall_s"], 3),
+                       "return_mean": result["return_mean"], "return_std": result["return_std"],
+                       **{f"return_sub{k}": v for k, v in enumerate(result["sub_episode_returns_mean"])}}
+                metrics_csv.append(row)
+                writer.add_scalar("charts/eval_return", result["return_mean"], counters["env_steps"])
+                if bar is not None:
+                    bar.set_postfix(eval_return=f"{result['return_mean']:.1f}")
+                if callback is not None:
+                    callback(row)
+                counters["next_eval"] = counters["env_steps"] + cfg.eval_every
+                if result["return_mean"] > counters["best_return"]:
+                    counters["best_return"] = result["return_mean"]
+                    checkpoint.save({"learner": learner.state_dict(with_replay=False), "counters": dict(counters)},
+                                    out / "checkpoints" / "best.pt")
+                save_latest()
+                last_ckpt = time.time()
+            elif time.time() - last_ckpt > cfg.checkpoint_every_s:
+                save_latest()
+                last_ckpt = time.time()
+            if stop_after_steps is not None and counters["env_steps"] >= stop_after_steps and not final_batch:
+                save_latest()
+                return out
+        writer.flush()
+    finally:
+        if bar is not None:
+            bar.close()
+        writer.close()
+        env.close()
+    final_test(out, n_tasks=cfg.final_tasks)
+    return out
+
+
+def load_learner(run: str | Path, which: str = "best"):
+    """Rebuild the learner of a run directory from ``checkpoints/{which}.pt`` (cfg, learner)."""
+    run = Path(run)
+    saved = read_config(run)
+    cfg, learner, env = build(saved["algo"], saved["env"], saved["presets"], saved["overrides"])
+    env.close()
+    state = checkpoint.load(run / "checkpoints" / f"{which}.pt")
+    learner.load_state_dict(state["learner"])
+    return cfg, learner, saved
+
+
+def final_test(run: str | Path, n_tasks: int = 1000, which: str = "best") -> dict[str, Any]:
+    """Evaluate the best checkpoint on ``n_tasks`` held-out tasks and write ``final.json``."""
+    run = Path(run)
+    cfg, learner, saved = load_learner(run, which)
+    torch.manual_seed(FINAL_SEED)
+    result = evaluate(learner.eval_policy(), saved["env"], n_tasks=n_tasks, seed=FINAL_SEED,
+                      batch_size=min(n_tasks, 100), reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
+    result.update(algo=saved["algo"], env=saved["env"], checkpoint=which)
+    (run / "final.json").write_text(json.dumps(result, indent=2))
+    return result
