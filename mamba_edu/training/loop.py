@@ -66,17 +66,23 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
     """
     from mamba_edu.envs import short_name
 
-    name = short_name(env_name)
-    out = Path(out) if out is not None else Path("runs") / f"{algo}_{name}_s{(overrides or {}).get('seed', 0)}_{time.strftime('%Y%m%d-%H%M%S')}"
-    latest = out / "checkpoints" / "latest.pt"
     if resume:
+        if out is None:
+            raise TrainingError("resume needs the run directory (--out DIR)")
+        out = Path(out)
+        latest = out / "checkpoints" / "latest.pt"
         if not latest.exists():
             raise TrainingError(f"--resume: no checkpoint at {latest}")
         saved = read_config(out)
         algo, name = saved["algo"], saved["env"]
         presets, overrides = saved["presets"], saved["overrides"]
-    elif latest.exists():
-        raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    else:
+        name = short_name(env_name)
+        out = Path(out) if out is not None else Path("runs") / (
+            f"{algo}_{name}_s{(overrides or {}).get('seed', 0)}_{time.strftime('%Y%m%d-%H%M%S')}")
+        latest = out / "checkpoints" / "latest.pt"
+        if latest.exists():
+            raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
 
     cfg, learner, env = build(algo, name, presets, overrides)
     _set_seeds(cfg.seed, cfg.threads)

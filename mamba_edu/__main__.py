@@ -1,0 +1,3 @@
+from mamba_edu.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""Command line: ``python -m mamba_edu {train,evaluate,bayes-optimal,demo,envs}``.
+
+Bad input (unknown env, algorithm, preset or config field, a value out of range, a missing or
+corrupt run directory or checkpoint) prints one line ``error: ...`` naming what was wrong and the
+valid choices, and exits with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from mamba_edu.agents import ALGOS
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    from mamba_edu.agents.dreamer.config import DreamerConfig
+
+    fields = {f.name: f for f in dataclasses.fields(DreamerConfig)}
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        if key not in fields:
+            raise ValueError(f"--set: unknown config field {key!r}; valid: {', '.join(sorted(fields))}")
+        default = fields[key].default
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"--set {key}: expected true/false, got {value!r}")
+            out[key] = value.lower() in ("true", "1")
+        elif isinstance(default, int):
+            out[key] = int(float(value))
+        elif isinstance(default, float):
+            out[key] = float(value)
+        else:
+            out[key] = value
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mamba_edu.training.loop import train
+
+    overrides = _parse_set(args.set or [])
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {args.steps}")
+        overrides["steps"] = args.steps
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.resume and args.out is None:
+        raise ValueError("--resume needs --out DIR (the run directory to continue)")
+    if not args.resume and (args.algo is None or args.env is None):
+        raise ValueError("train needs --algo and --env (or --resume --out DIR)")
+    out = train(args.algo, args.env, args.preset or [], overrides, out=args.out, resume=args.resume,
+                progress=not args.no_progress)
+    print(json.dumps({"run": str(out), **json.loads((out / "final.json").read_text())}, indent=2))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mamba_edu.training.loop import final_test
+
+    if args.tasks < 1:
+        raise ValueError(f"--tasks must be >= 1, got {args.tasks}")
+    result = final_test(args.run, n_tasks=args.tasks, which=args.checkpoint)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_bayes_optimal(args: argparse.Namespace) -> int:
+    from mamba_edu.references import reference
+
+    print(json.dumps(reference(args.env, n_tasks=args.tasks), indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mamba_edu.demo import run_demo
+
+    run_demo(args.out)
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from mamba_edu.envs import FAMILIES, resolve_env_id
+
+    for name in FAMILIES:
+        print(f"{name:16s} {resolve_env_id(name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mamba_edu.agents.dreamer.config import EXTRA_PRESETS
+
+    p = argparse.ArgumentParser(prog="python -m mamba_edu", description="mamba-edu: model-based meta-RL")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train an agent; writes a run directory")
+    t.add_argument("--algo", choices=ALGOS)
+    t.add_argument("--env", help="environment, e.g. Rooms-3 or mamba_edu/PointRobot-v0")
+    t.add_argument("--preset", action="append", choices=sorted(EXTRA_PRESETS),
+                   help="extra preset stacked on the algorithm's (repeatable)")
+    t.add_argument("--steps", type=int, help="real env steps (default: the env's paper budget)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--out", help="run directory (default runs/ALGO_ENV_sSEED_TIME)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config field (repeatable)")
+    t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("evaluate", help="test a run's checkpoint on held-out tasks; prints JSON")
+    e.add_argument("--run", required=True)
+    e.add_argument("--tasks", type=int, default=1000)
+    e.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    e.set_defaults(func=cmd_evaluate)
+    b = sub.add_parser("bayes-optimal", help="print the Bayes-optimal / scripted reference return")
+    b.add_argument("--env", required=True)
+    b.add_argument("--tasks", type=int, default=1000)
+    b.set_defaults(func=cmd_bayes_optimal)
+    d = sub.add_parser("demo", help="the README's main demo")
+    d.add_argument("--out", default="demo_output")
+    d.set_defaults(func=cmd_demo)
+    sub.add_parser("envs", help="list the registered environments").set_defaults(func=cmd_envs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from mamba_edu.training.checkpoint import CheckpointError
+    from mamba_edu.training.loop import TrainingError
+
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, CheckpointError, TrainingError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Unit tests of the Dreamer/MAMBA building blocks (issue #3, item 7)."""
+import numpy as np
+import pytest
+import torch
+
+from mamba_edu.agents.dreamer.actor_critic import ReturnNormalizer, lambda_returns
+from mamba_edu.agents.dreamer.config import ALGO_PRESETS, DreamerConfig, resolve_config
+from mamba_edu.agents.dreamer.distributions import TwoHot, onehot_straight_through, symexp, symlog, unimix_logits
+from mamba_edu.agents.dreamer.replay import Replay, wm_horizon
+from mamba_edu.agents.dreamer.rssm import RSSM, kl_balance, kl_categorical
+
+
+def test_symlog_symexp_round_trip():
+    x = torch.tensor([-1e4, -3.3, -1.0, 0.0, 0.5, 7.0, 1e5], dtype=torch.float64)
+    assert torch.allclose(symexp(symlog(x)), x, rtol=1e-10)
+    assert symlog(torch.tensor(np.e - 1)).item() == pytest.approx(1.0)
+
+
+def test_twohot_round_trip_and_weights():
+    logits = torch.zeros(255, dtype=torch.float64)
+    dist = TwoHot(logits)
+    targets = torch.tensor([-300.0, -1.0, 0.0, 0.37, 12.0, 1000.0], dtype=torch.float64)
+    enc = dist.encode(targets)
+    assert torch.allclose(enc.sum(-1), torch.ones(len(targets), dtype=torch.float64))
+    assert ((enc > 0).sum(-1) <= 2).all()
+    # the expected bin value of the two-hot encoding is exactly symlog(target)
+    assert torch.allclose((enc * dist.bins).sum(-1), symlog(targets), atol=1e-9)
+    # a distribution whose probabilities equal the encoding predicts the target back
+    for target, weights in zip(targets, enc):
+        pred = TwoHot(torch.log(weights + 1e-300)).mean()
+        assert pred.item() == pytest.approx(target.item(), rel=1e-6, abs=1e-6)
+
+
+def test_unimix_and_straight_through():
+    logits = torch.tensor([[10.0, -10.0, -10.0, -10.0]])
+    probs = torch.softmax(unimix_logits(logits, 0.01), -1)
+    assert probs.min().item() >= 0.01 / 4 - 1e-7
+    logits = torch.randn(5, 3, requires_grad=True)
+    sample = onehot_straight_through(logits)
+    assert torch.allclose(sample.detach().sum(-1), torch.ones(5))
+    (sample * torch.arange(3.0)).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_lambda_returns_match_hand_computation():
+    gamma, lam = 0.9, 0.5
+    r = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    c = torch.tensor([1.0, 1.0, 0.5, 1.0])
+    v = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    # hand computation backwards from R_3 = v_3
+    R3 = 0.4
+    R2 = 3.0 + gamma * 1.0 * ((1 - lam) * 0.4 + lam * R3)
+    R1 = 2.0 + gamma * 0.5 * ((1 - lam) * 0.3 + lam * R2)
+    R0 = 1.0 + gamma * 1.0 * ((1 - lam) * 0.2 + lam * R1)
+    out = lambda_returns(r, c, v, gamma, lam)
+    assert torch.allclose(out, torch.tensor([R0, R1, R2]), atol=1e-6)
+    # λ = 0 is one-step TD, λ = 1 the discounted Monte-Carlo return bootstrapped at the end
+    td = lambda_returns(r, c, v, gamma, 0.0)
+    assert torch.allclose(td, r[1:] + gamma * c[1:] * v[1:])
+
+
+def test_return_normalizer_scale():
+    norm = ReturnNormalizer(decay=0.0)
+    assert norm.update(torch.linspace(0, 0.5, 101)).item() == 1.0  # range < 1 -> scale 1
+    assert norm.update(torch.linspace(0, 100, 101)).item() == pytest.approx(90.0, rel=1e-4)
+
+
+def test_kl_balancing_and_free_bits():
+    torch.manual_seed(0)
+    post = torch.randn(7, 4, 5, requires_grad=True)
+    prior = torch.randn(7, 4, 5, requires_grad=True)
+    kl = kl_categorical(post, prior)
+    assert (kl >= 0).all()
+    loss, m = kl_balance(post, prior, dyn=0.5, rep=0.1, free_nats=0.0)
+    assert torch.allclose(loss, 0.6 * kl)
+    loss.sum().backward()
+    # dyn term trains the prior with weight 0.5, rep term the posterior with weight 0.1
+    post2, prior2 = post.detach().clone().requires_grad_(), prior.detach().clone().requires_grad_()
+    kl_categorical(post2, prior2).sum().backward()
+    assert torch.allclose(prior.grad, 0.5 * prior2.grad, atol=1e-6)
+    assert torch.allclose(post.grad, 0.1 * post2.grad, atol=1e-6)
+    # free bits: below the threshold the loss is constant and has no gradient
+    same = torch.zeros(3, 4, 5, requires_grad=True)
+    loss, _ = kl_balance(same, same.detach().clone().requires_grad_(), 0.5, 0.1, free_nats=1.0)
+    assert torch.allclose(loss, torch.full((3,), 0.6))
+    loss.sum().backward()
+    assert same.grad.abs().sum() == 0
+
+
+def test_rssm_shapes_and_observe_equals_stepwise():
+    torch.manual_seed(0)
+    rssm = RSSM(embed=6, action_dim=3, deter=16, hidden=8, stoch=4, classes=5)
+    T, B = 9, 2
+    embed, act = torch.randn(T, B, 6), torch.randn(T, B, 3)
+    torch.manual_seed(1)
+    post = rssm.observe(embed, act)
+    assert post["deter"].shape == (T, B, 16) and post["stoch"].shape == (T, B, 4, 5)
+    torch.manual_seed(1)
+    state = rssm.initial(B)
+    for t in range(T):  # the optimised loop equals plain obs_step calls
+        state = rssm.obs_step(state, act[t], embed[t])
+        assert torch.allclose(state["deter"], post["deter"][t], atol=1e-5)
+        assert torch.equal(state["stoch"], post["stoch"][t])
+
+
+def test_wm_horizon_schedule():
+    assert wm_horizon(0, 601, 50, 1000) == 50
+    assert wm_horizon(500, 601, 50, 1000) == round(50 + 0.5 * 551)
+    assert wm_horizon(1000, 601, 50, 1000) == 601
+    assert wm_horizon(10**9, 601, 50, 1000) == 601
+    assert wm_horizon(0, 601, 50, 0) == 601  # no schedule
+    lengths = [wm_horizon(s, 601, 50, 1000) for s in range(0, 1200, 50)]
+    assert lengths == sorted(lengths)
+
+
+def _replay(n_eps=5, H1=31):
+    rp = Replay(10_000, H1, {"obs": ((3,), np.float32)}, 2, seed=0)
+    obs = np.zeros((n_eps, H1, 3), np.float32)
+    obs[..., 0] = np.arange(H1)            # step index
+    obs[..., 1] = np.arange(n_eps)[:, None]  # episode index
+    rp.add({"obs": obs, "prev_action": np.zeros((n_eps, H1, 2), np.float32),
+            "reward": np.zeros((n_eps, H1), np.float32), "terminal": np.zeros((n_eps, H1), np.float32)})
+    return rp
+
+
+def test_full_context_sampler_starts_at_zero_and_indices_in_range():
+    rp = _replay()
+    for prefix in (1, 7, 31, 100):
+        seqs, idx = rp.sample_full_context(batch=6, n_indices=64, prefix=prefix)
+        p = min(prefix, 31)
+        assert seqs["obs"].shape == (6, p, 3)
+        assert (seqs["obs"][:, :, 0] == np.arange(p)).all()  # every sequence starts at step 0
+        assert idx.shape == (6, 64) and idx.min() >= 0 and idx.max() < p
+
+
+def test_window_sampler_contiguous():
+    rp = _replay()
+    seqs = rp.sample_windows(batch=50, length=8)
+    steps = seqs["obs"][:, :, 0]
+    assert (np.diff(steps, axis=1) == 1).all()
+    assert steps.min() >= 0 and steps.max() <= 30
+    assert (seqs["obs"][:, :, 1] == seqs["obs"][:, :1, 1]).all()  # one episode per window
+    assert steps[:, 0].max() > 0  # windows do not all start at 0
+
+
+def test_replay_fifo_and_state_round_trip():
+    rp = Replay(31 * 3, 31, {"obs": ((3,), np.float32)}, 2, seed=0)
+    src = _replay(n_eps=5)
+    rp.add({k: v[:5] for k, v in src.data.items()})
+    assert len(rp) == 3 and rp.episodes_added == 5
+    assert sorted(rp.data["obs"][:, 0, 1].tolist()) == [2.0, 3.0, 4.0]  # oldest evicted
+    clone = Replay(31 * 3, 31, {"obs": ((3,), np.float32)}, 2, seed=99)
+    clone.load_state_dict(rp.state_dict())
+    a, b = rp.sample_windows(4, 5), clone.sample_windows(4, 5)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_presets_stack_and_validate(monkeypatch):
+    monkeypatch.delenv("MAMBA_EDU_QUICK", raising=False)
+    tune = resolve_config("dreamer-tune", "Rooms-3")
+    assert (tune.stoch, tune.classes, tune.hidden, tune.units, tune.deter) == (16, 16, 64, 128, 512)
+    assert tune.imag_horizon == 2 and tune.train_ratio == 160 and not tune.full_context
+    assert tune.wm_horizon_steps == 0  # the schedule is MAMBA's
+    mamba = resolve_config("mamba", "Rooms-3")
+    assert mamba.full_context and mamba.reward_in_obs and mamba.time_in_obs
+    assert mamba.wm_horizon_steps == 2_500_000
+    vanilla = resolve_config("dreamer-vanilla", "Reacher-1")
+    assert (vanilla.stoch, vanilla.classes, vanilla.units) == (32, 32, 512)
+    assert vanilla.imag_horizon == 10 and vanilla.actor_lr == 2e-4
+    assert set(ALGO_PRESETS) == {"mamba", "dreamer-tune", "dreamer-vanilla"}
+    with pytest.raises(ValueError, match="unknown preset 'fast'.*valid"):
+        resolve_config("mamba", "Rooms-3", ["fast"])
+    with pytest.raises(ValueError, match="gamma must lie in"):
+        resolve_config("mamba", "Rooms-3", overrides={"gamma": 1.5})
+    with pytest.raises(ValueError, match="unknown config field 'bogus'"):
+        resolve_config("mamba", "Rooms-3", overrides={"bogus": 1})
+    with pytest.raises(ValueError, match="unknown environment"):
+        resolve_config("mamba", "Rooms-11")
+    assert DreamerConfig().validate().gamma == 0.997
