@@ -47,12 +47,12 @@ class MetaBanditEnv(MetaTaskEnv):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._reset_task(seed, options)
-        return np.ones(1, np.float32), {"task": self._task}
+        return np.ones(1, np.float32), {"task": self._task.copy()}
 
     def step(self, action):
         a = int(self._check_action(action))
         reward = 1.0 if a == int(self._task) else 0.0
-        return np.ones(1, np.float32), reward, False, False, {"task": self._task}
+        return np.ones(1, np.float32), reward, False, False, {"task": self._task.copy()}
 
     def bayes_optimal_return(self, K: int | None = None, T: int | None = None) -> float:
         H = (K or self.K) * (T or self.T)

@@ -23,6 +23,7 @@ on this step).
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gymnasium as gym
@@ -101,7 +102,7 @@ class MetaEpisode(gym.Wrapper):
 
     def _info(self, inner_info: dict, boundary: bool) -> dict:
         info = dict(inner_info)
-        info["task"] = self.env.unwrapped.get_task()
+        info["task"] = copy.deepcopy(self.env.unwrapped.get_task())
         info["sub_episode"] = self._k
         info["sub_episode_returns"] = self._returns.copy()
         info["boundary"] = boundary
