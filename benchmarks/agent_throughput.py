@@ -1,0 +1,90 @@
+"""Update and acting throughput of dreamer-tune vs MAMBA vs meta-episode length (issue #3 item 8).
+
+Synthetic replay (vector obs of the PointRobot's size, continuous actions) so only the agent is
+timed. For each length H the script times, side by side in one run:
+
+* ``dreamer-tune``: one update on 16 windows of 64 steps (independent of H);
+* ``mamba``: one update on 16 whole meta-episodes of H+1 steps, losses at 64 sampled indices,
+  imagination from ``imag_starts`` states per sequence;
+* acting: one batched ``act`` call for ``--envs`` environments.
+
+Usage:  python benchmarks/agent_throughput.py --lengths 120 200 300 600 1200 --preset paper
+        (--preset cpu uses the 'cpu' preset sizes). Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from mamba_edu.agents.dreamer.agent import DreamerAgent
+from mamba_edu.agents.dreamer.config import resolve_config
+from mamba_edu.agents.dreamer.replay import Replay
+
+
+def make(algo: str, H: int, presets: list[str], imag_horizon: int) -> tuple[DreamerAgent, Replay]:
+    cfg = resolve_config(algo, "PointRobot", presets, {"imag_horizon": imag_horizon})
+    obs = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+    act = gym.spaces.Box(-1, 1, (2,), np.float32)
+    agent = DreamerAgent(cfg, obs, act, H)
+    rp = Replay(64 * (H + 1), H + 1, agent.replay_layout, 2, 0)
+    n = 32
+    rng = np.random.default_rng(0)
+    rp.add({"obs": rng.normal(size=(n, H + 1, 4)).astype(np.float32),
+            "prev_action": rng.uniform(-1, 1, (n, H + 1, 2)).astype(np.float32),
+            "reward": rng.random((n, H + 1)).astype(np.float32), "terminal": np.zeros((n, H + 1), np.float32)})
+    return agent, rp
+
+
+def time_updates(agent: DreamerAgent, rp: Replay, reps: int) -> float:
+    agent.train_step(rp, 10**9)  # warm-up
+    t = time.perf_counter()
+    for _ in range(reps):
+        agent.train_step(rp, 10**9)
+    return (time.perf_counter() - t) / reps
+
+
+def time_act(agent: DreamerAgent, envs: int, reps: int = 200) -> float:
+    agent.reset(envs)
+    obs = np.zeros((envs, 4), np.float32)
+    agent.act(obs)
+    t = time.perf_counter()
+    for _ in range(reps):
+        agent.act(obs)
+    return (time.perf_counter() - t) / reps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--lengths", type=int, nargs="+", default=[120, 200, 300, 600, 1200])
+    p.add_argument("--preset", choices=["paper", "cpu"], default="paper")
+    p.add_argument("--imag-horizon", type=int, default=2, help="2 = the PointRobot/Rooms setting")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--envs", type=int, default=16)
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    presets = [] if args.preset == "paper" else ["cpu"]
+    torch.manual_seed(0)
+    tune, rp_tune = make("dreamer-tune", max(args.lengths), presets, args.imag_horizon)
+    t_tune = time_updates(tune, rp_tune, args.reps)
+    act_ms = time_act(tune, args.envs) * 1e3
+    print(f"preset={args.preset} imag_horizon={args.imag_horizon} threads={torch.get_num_threads()} "
+          f"torch={torch.__version__}")
+    print(f"acting: {act_ms:.2f} ms per batched act() of {args.envs} envs "
+          f"({args.envs / act_ms * 1e3:.0f} env steps/s for the policy alone)")
+    print()
+    print("| H (meta-episode) | dreamer-tune update (ms) | mamba update (ms) | mamba / dreamer-tune |")
+    print("|---|---|---|---|")
+    for H in args.lengths:
+        mamba, rp = make("mamba", H, presets, args.imag_horizon)
+        t_m = time_updates(mamba, rp, args.reps)
+        print(f"| {H} | {t_tune * 1e3:.0f} | {t_m * 1e3:.0f} | {t_m / t_tune:.2f}× |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
