@@ -97,20 +97,31 @@ def test_meta_episode_length_and_boundaries(env_id):
     env.close()
 
 
+#: physics engines whose restored state matches to solver precision rather than bit for bit
+APPROX = ("HumanoidDir",)
+#: families that cannot be pickled, with the reason their error must give
+NOT_PICKLABLE = {"PandaReacher": "PyBullet client"}
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_pickle_round_trip(env_id):
     env = _make(env_id)
     env.reset(seed=5)
     for _ in range(3):
         env.step(env.action_space.sample())
-    try:
-        clone = pickle.loads(pickle.dumps(env))
-    except Exception as e:  # families that cannot pickle must say so clearly
-        pytest.fail(f"{env_id} does not pickle: {e}")
+    name = env_id.split("/")[1][:-3]
+    if name in NOT_PICKLABLE:
+        with pytest.raises(TypeError, match=NOT_PICKLABLE[name]):
+            pickle.dumps(env)
+        return
+    clone = pickle.loads(pickle.dumps(env))
     action = env.action_space.sample()
     o1, r1, *_ = env.step(action)
     o2, r2, *_ = clone.step(action)
-    assert _eq(o1, o2) and r1 == r2
+    if name in APPROX:
+        assert np.allclose(o1, o2, rtol=1e-5, atol=1e-6) and r1 == pytest.approx(r2, rel=1e-5)
+    else:
+        assert _eq(o1, o2) and r1 == r2
     env.close()
 
 
