@@ -68,6 +68,8 @@ class BatchedMetaEnv:
         self._t = 0
         self._returns = np.zeros((self.num_envs, self.K))
         self._done = True
+        self._obs_buf: np.ndarray | None = None
+        self._act_shape = (self.num_envs, *self.single_action_space.shape)
 
     # ----- API shared with VectorMetaEnv ----------------------------------------------------
     def sample_tasks(self, n: int, seed: int | None = None) -> list[Any]:
@@ -120,12 +122,12 @@ class BatchedMetaEnv:
         space = self.single_action_space
         a = np.asarray(actions)
         if isinstance(space, gym.spaces.Box):
-            if a.shape != (self.num_envs, *space.shape):
-                raise ValueError(f"actions shape {a.shape} does not match (num_envs, *action_shape) = "
-                                 f"{(self.num_envs, *space.shape)}")
-            if not np.all(np.isfinite(a)):
+            if a.shape != self._act_shape:
+                raise ValueError(f"actions shape {a.shape} does not match (num_envs, *action_shape) = {self._act_shape}")
+            a = a.astype(np.float64, copy=False)
+            if not np.isfinite(a).all():
                 raise ValueError("actions contain non-finite values")
-            return a.astype(np.float64)
+            return a
         if isinstance(space, gym.spaces.Discrete):
             a = a.reshape(-1) if a.ndim == 2 and a.shape[1] == 1 else a
             if a.shape != (self.num_envs,) or not np.issubdtype(a.dtype, np.integer):
@@ -136,12 +138,20 @@ class BatchedMetaEnv:
         return a
 
     def _augment(self, obs: np.ndarray, prev_reward: np.ndarray) -> np.ndarray:
-        cols = [np.asarray(obs, dtype=np.float32).reshape(self.num_envs, -1)]
+        """[obs, prev reward, t/H] written into a preallocated float32 buffer (returned as a copy)."""
+        obs = np.asarray(obs).reshape(self.num_envs, -1)
+        d = obs.shape[1]
+        if self._obs_buf is None or self._obs_buf.shape[1] != d + self.reward_in_obs + self.time_in_obs:
+            self._obs_buf = np.zeros((self.num_envs, d + self.reward_in_obs + self.time_in_obs), np.float32)
+        buf = self._obs_buf
+        buf[:, :d] = obs
+        col = d
         if self.reward_in_obs:
-            cols.append(np.asarray(prev_reward, dtype=np.float32)[:, None])
+            buf[:, col] = prev_reward
+            col += 1
         if self.time_in_obs:
-            cols.append(np.full((self.num_envs, 1), self._t / self.H, dtype=np.float32))
-        return np.concatenate(cols, axis=1)
+            buf[:, col] = self._t / self.H
+        return buf.copy()
 
     # ----- to implement ----------------------------------------------------------------------
     def _set_tasks(self, tasks: list[Any]) -> None:  # pragma: no cover - abstract

@@ -40,7 +40,8 @@ def goal_position(task: np.ndarray) -> np.ndarray:
 
 def point_robot_reward(pos: np.ndarray, goal: np.ndarray) -> np.ndarray:
     """1 − ‖p − g‖ inside the goal radius, else 0 (vectorised over leading dims)."""
-    d = np.linalg.norm(np.asarray(pos) - np.asarray(goal), axis=-1)
+    diff = np.asarray(pos) - np.asarray(goal)
+    d = np.sqrt((diff * diff).sum(-1))
     return np.where(d <= GOAL_RADIUS, 1.0 - d, 0.0)
 
 
@@ -105,14 +106,14 @@ class BatchedPointRobot(BatchedMetaEnv):
 
     def _reset_sub(self, idx):
         self.pos[idx] = 0.0
-        return self.pos.astype(np.float32)
+        return self.pos
 
     def _step_sub(self, actions):
         wind = self.proto.wind_std
         if wind > 0:
             actions = actions + np.stack([rng.normal(0.0, wind, size=2) for rng in self.rngs])
         self.pos = self.pos + STEP_SIZE * np.clip(actions, -1.0, 1.0)
-        return self.pos.astype(np.float32), point_robot_reward(self.pos, self.goals)
+        return self.pos, point_robot_reward(self.pos, self.goals)
 
 
 class BatchedPointRobotWind(BatchedPointRobot):

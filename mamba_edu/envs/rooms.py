@@ -67,6 +67,9 @@ class RoomsLayout:
                     nxt[self.cell(x, y), a] = self.cell(nx, ny) if ok else self.cell(x, y)
         self.next_cell = nxt
         self.start = self.cell(0, 1)
+        cells = np.arange(self.n_cells)
+        xy = np.stack([cells // self.height, cells % self.height], -1).astype(np.float32)
+        self.obs_table = np.stack([2.0 * xy[:, 0] / max(self.width - 1, 1) - 1.0, xy[:, 1] - 1.0], -1).astype(np.float32)
 
     def cell(self, x: int, y: int) -> int:
         return int(x) * self.height + int(y)
@@ -85,9 +88,8 @@ class RoomsLayout:
         return self.corner_cell(np.arange(self.n_rooms), task)
 
     def observe(self, cell) -> np.ndarray:
-        xy = self.xy(cell).astype(np.float32)
-        sx = 2.0 * xy[..., 0] / max(self.width - 1, 1) - 1.0
-        return np.stack([sx, xy[..., 1] - 1.0], -1).astype(np.float32)
+        """(x, y) scaled to [−1, 1] for cell index/indices (a table lookup)."""
+        return self.obs_table[cell]
 
 
 def rooms_step(layout: RoomsLayout, cell: np.ndarray, progress: np.ndarray, action: np.ndarray,
@@ -95,7 +97,10 @@ def rooms_step(layout: RoomsLayout, cell: np.ndarray, progress: np.ndarray, acti
     """Vectorised transition: (cell, goals reached so far, action, goal cells) → (cell, progress, reward)."""
     n = layout.n_rooms
     cell = layout.next_cell[cell, action]
-    target = np.take_along_axis(goals, np.minimum(progress, n - 1)[..., None], -1)[..., 0]
+    if goals.ndim == 1:
+        target = goals[min(int(progress), n - 1)]
+    else:
+        target = goals[np.arange(len(goals)), np.minimum(progress, n - 1)]
     on_goal = cell == target
     reward = np.where(on_goal, GOAL_REWARD, STEP_REWARD)
     progress = np.where(on_goal & (progress < n - 1), progress + 1, progress)
