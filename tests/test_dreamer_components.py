@@ -177,3 +177,21 @@ def test_presets_stack_and_validate(monkeypatch):
     with pytest.raises(ValueError, match="unknown environment"):
         resolve_config("mamba", "Rooms-11")
     assert DreamerConfig().validate().gamma == 0.997
+
+
+def test_probe_rollout_latents_and_rooms_reward_map():
+    import gymnasium as gym
+
+    from mamba_edu.agents.dreamer.agent import DreamerAgent
+    from mamba_edu.agents.dreamer.probe import rollout_with_latents, rooms_reward_map
+    from mamba_edu.envs import make_batched
+
+    cfg = resolve_config("mamba", "Rooms-1", ["quick"])
+    env = make_batched("Rooms-1", 2, K=1, T=10)
+    agent = DreamerAgent(cfg, env.single_observation_space, env.single_action_space, env.H)
+    ro, latents = rollout_with_latents(agent, env, seed=0)
+    assert latents["deter"].shape == (10, 2, cfg.deter) and ro.actions.shape == (10, 2)
+    layout = env.proto.layout
+    state = {k: v[3, :1] for k, v in latents.items()}
+    grid = rooms_reward_map(agent, state, layout, from_cell=layout.start)
+    assert grid.shape == (3, 3) and np.isfinite(grid).all()
