@@ -25,6 +25,12 @@ WANT="$(cat pyproject.toml | sha256sum | cut -c1-16)-${EXTRAS}"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   exit 0
 fi
+# no extras asked for: an install of the same pyproject with any extras already covers it
+if [ -z "$EXTRAS" ]; then
+  for other in .venv/.mamba-edu-stamp-*; do
+    if [ -f "$other" ] && [ "$(cut -d- -f1 "$other")" = "${WANT%-}" ]; then exit 0; fi
+  done
+fi
 echo "setup: installing mamba-edu${EXTRAS:+[$EXTRAS]} into .venv (first run takes a few minutes)"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"
