@@ -130,11 +130,11 @@ class BatchedMetaEnv:
             return a
         if isinstance(space, gym.spaces.Discrete):
             a = a.reshape(-1) if a.ndim == 2 and a.shape[1] == 1 else a
-            if a.shape != (self.num_envs,) or not np.issubdtype(a.dtype, np.integer):
+            if a.shape != (self.num_envs,) or a.dtype.kind not in "iu":
                 raise ValueError(f"actions must be {self.num_envs} integers, got shape {a.shape} dtype {a.dtype}")
-            if np.any((a < 0) | (a >= space.n)):
+            if a.min() < 0 or a.max() >= space.n:
                 raise ValueError(f"actions must lie in [0, {space.n}), got {a}")
-            return a.astype(np.int64)
+            return a.astype(np.int64, copy=False)
         return a
 
     def _augment(self, obs: np.ndarray, prev_reward: np.ndarray) -> np.ndarray:
