@@ -87,7 +87,7 @@ class DreamerLearner:
 
 
 class _EvalPolicy:
-    """The agent as a BatchPolicy whose torch RNG use does not disturb training's RNG stream."""
+    """The agent as a BatchPolicy for evaluation (the loop saves and restores the torch RNG around it)."""
 
     def __init__(self, agent: DreamerAgent) -> None:
         self.agent = agent
