@@ -9,24 +9,17 @@ from mamba_edu.envs.reacher import CTRL_COST, GOAL_DISK, GOAL_RADIUS, ReacherNEn
 
 
 def _place_fingertip(env, target):
-    """Joint angles putting the fingertip on ``target`` (searched on a grid, then refined)."""
+    """Put the fingertip on ``target``: grid search over joint angles, then local refinement."""
     base = env.unwrapped
-    best = None
-    for s in np.linspace(-np.pi, np.pi, 73):
-        for w in np.linspace(-2.7, 2.7, 55):
-            base.set_joint_angles(s, w)
-            d = np.linalg.norm(base.fingertip() - target)
-            if best is None or d < best[0]:
-                best = (d, s, w)
-    d, s, w = best
+
+    def dist(s, w):
+        base.set_joint_angles(s, w)
+        return np.linalg.norm(base.fingertip() - target)
+
+    d, s, w = min((dist(s, w), s, w) for s in np.linspace(-np.pi, np.pi, 73) for w in np.linspace(-2.7, 2.7, 55))
     for scale in (0.02, 0.005, 0.001):
-        for ds in np.linspace(-scale, scale, 9):
-            for dw in np.linspace(-scale, scale, 9):
-                base.set_joint_angles(s + ds, w + dw)
-                dd = np.linalg.norm(base.fingertip() - target)
-                if dd < d:
-                    d, s2, w2 = dd, s + ds, w + dw
-        s, w = (s2, w2) if "s2" in locals() else (s, w)
+        d, s, w = min((dist(s + ds, w + dw), s + ds, w + dw)
+                      for ds in np.linspace(-scale, scale, 9) for dw in np.linspace(-scale, scale, 9))
     base.set_joint_angles(s, w)
     return d
 
