@@ -5,7 +5,14 @@ import torch
 
 from mamba_edu.agents.dreamer.actor_critic import ReturnNormalizer, lambda_returns
 from mamba_edu.agents.dreamer.config import ALGO_PRESETS, DreamerConfig, resolve_config
-from mamba_edu.agents.dreamer.distributions import TwoHot, onehot_straight_through, symexp, symlog, unimix_logits
+from mamba_edu.agents.dreamer.distributions import (
+    TwoHot,
+    gumbel_noise,
+    onehot_straight_through,
+    symexp,
+    symlog,
+    unimix_logits,
+)
 from mamba_edu.agents.dreamer.replay import Replay, wm_horizon
 from mamba_edu.agents.dreamer.rssm import RSSM, kl_balance, kl_categorical
 
@@ -29,6 +36,13 @@ def test_twohot_round_trip_and_weights():
     for target, weights in zip(targets, enc):
         pred = TwoHot(torch.log(weights + 1e-300)).mean()
         assert pred.item() == pytest.approx(target.item(), rel=1e-6, abs=1e-6)
+
+
+def test_gumbel_max_samples_the_categorical():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([0.1, 0.2, 0.7]))
+    samples = torch.stack([onehot_straight_through(logits).detach() for _ in range(20000)])
+    assert torch.allclose(samples.mean(0), torch.tensor([0.1, 0.2, 0.7]), atol=0.015)
 
 
 def test_unimix_and_straight_through():
@@ -92,13 +106,12 @@ def test_rssm_shapes_and_observe_equals_stepwise():
     rssm = RSSM(embed=6, action_dim=3, deter=16, hidden=8, stoch=4, classes=5)
     T, B = 9, 2
     embed, act = torch.randn(T, B, 6), torch.randn(T, B, 3)
-    torch.manual_seed(1)
-    post = rssm.observe(embed, act)
+    noise = gumbel_noise((T, B, 4, 5))
+    post = rssm.observe(embed, act, noise=noise)
     assert post["deter"].shape == (T, B, 16) and post["stoch"].shape == (T, B, 4, 5)
-    torch.manual_seed(1)
     state = rssm.initial(B)
     for t in range(T):  # the optimised loop equals plain obs_step calls
-        state = rssm.obs_step(state, act[t], embed[t])
+        state = rssm.obs_step(state, act[t], embed[t], noise=noise[t])
         assert torch.allclose(state["deter"], post["deter"][t], atol=1e-5)
         assert torch.equal(state["stoch"], post["stoch"][t])
 

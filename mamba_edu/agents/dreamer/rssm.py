@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mamba_edu.agents.dreamer.distributions import onehot_straight_through, unimix_logits
+from mamba_edu.agents.dreamer.distributions import gumbel_noise, onehot_straight_through, unimix_logits
 
 State = dict[str, torch.Tensor]
 
@@ -96,22 +96,27 @@ class RSSM(nn.Module):
         logits = self.prior_logits(deter)
         return {"deter": deter, "stoch": onehot_straight_through(logits, sample), "logits": logits}
 
-    def obs_step(self, state: State, prev_action: torch.Tensor, embed: torch.Tensor, sample: bool = True) -> State:
+    def obs_step(self, state: State, prev_action: torch.Tensor, embed: torch.Tensor, sample: bool = True,
+                 noise: torch.Tensor | None = None) -> State:
         """Posterior step: advance with the previous action, then correct with the embedding."""
         deter = self._gru_step(state["stoch"], self.img_in_a(prev_action), state["deter"])
         x = nn.functional.silu(self.post_norm(self.post_h(deter) + self.post_e(embed)))
         logits = self._logits(self.post_out(x))
-        return {"deter": deter, "stoch": onehot_straight_through(logits, sample), "logits": logits}
+        return {"deter": deter, "stoch": onehot_straight_through(logits, sample, noise), "logits": logits}
 
     # ----- a whole sequence ------------------------------------------------------------------
-    def observe(self, embed: torch.Tensor, prev_action: torch.Tensor, state: State | None = None) -> State:
+    def observe(self, embed: torch.Tensor, prev_action: torch.Tensor, state: State | None = None,
+                noise: torch.Tensor | None = None) -> State:
         """Posterior states for a sequence (time-major ``embed`` (T, B, E), ``prev_action`` (T, B, A)).
 
         Returns a state dict of time-major tensors: deter (T, B, D), stoch/logits (T, B, S, C).
+        ``noise`` (T, B, S, C) is the Gumbel noise of the samples (drawn here in one call if None).
         """
         T, B = embed.shape[:2]
         if state is None:
             state = self.initial(B)
+        if noise is None:
+            noise = gumbel_noise((T, B, self.stoch, self.classes), embed.device, embed.dtype)
         act_part = self.img_in_a(prev_action)          # (T, B, hidden), precomputed
         emb_part = self.post_e(embed)                  # (T, B, hidden), precomputed
         deter, stoch = state["deter"], state["stoch"]
@@ -120,7 +125,7 @@ class RSSM(nn.Module):
             deter = self._gru_step(stoch, act_part[t], deter)
             x = nn.functional.silu(self.post_norm(self.post_h(deter) + emb_part[t]))
             logits = self._logits(self.post_out(x))
-            stoch = onehot_straight_through(logits, sample=True)
+            stoch = onehot_straight_through(logits, True, noise[t])
             deters.append(deter)
             stochs.append(stoch)
             logits_all.append(logits)
