@@ -102,7 +102,7 @@ def test_meta_episode_length_and_boundaries(env_id):
 
 
 #: physics engines whose restored state matches to solver precision rather than bit for bit
-APPROX = ("HumanoidDir",)
+APPROX: tuple[str, ...] = ()
 #: families that cannot be pickled, with the reason their error must give
 NOT_PICKLABLE = {"PandaReacher": "PyBullet client"}
 
