@@ -78,7 +78,7 @@ class BatchedMetaEnv:
     def reset(self, seed: int | Sequence[int] | None = None, tasks: Sequence[Any] | None = None):
         seeds = _seed_list(seed, self.num_envs)
         for i, s in enumerate(seeds):
-            if s is not None or self._done:
+            if s is not None:  # unseeded resets continue each env's stream, as a single gym env does
                 self.rngs[i], _ = seeding.np_random(s)
         if tasks is None:
             tasks = [self.proto._sample_task(self.rngs[i]) for i in range(self.num_envs)]
