@@ -6,10 +6,13 @@ timed. For each length H the script times, side by side in one run:
 * ``dreamer-tune``: one update on 16 windows of 64 steps (independent of H);
 * ``mamba``: one update on 16 whole meta-episodes of H+1 steps, losses at 64 sampled indices,
   imagination from ``imag_starts`` states per sequence;
+* ``mamba+nograd-prefix`` and ``mamba+stored-state`` (issue #10, ``--variants``): the same
+  full-context batches made cheaper (see :mod:`mamba_edu.agents.dreamer.context`);
 * acting: one batched ``act`` call for ``--envs`` environments.
 
 Usage:  python benchmarks/agent_throughput.py --lengths 120 200 300 600 1200 --preset paper
-        (--preset cpu uses the 'cpu' preset sizes). Prints a Markdown table.
+        (--preset cpu uses the 'cpu' preset sizes). Prints a Markdown table; dreamer-tune is timed
+        again before every row so each ratio comes from back-to-back timings.
 """
 from __future__ import annotations
 
@@ -26,16 +29,19 @@ from mamba_edu.agents.dreamer.replay import Replay
 
 
 def make(algo: str, H: int, presets: list[str], imag_horizon: int) -> tuple[DreamerAgent, Replay]:
-    cfg = resolve_config(algo, "PointRobot", presets, {"imag_horizon": imag_horizon})
+    cfg = resolve_config(algo, "PointRobot", presets, {"imag_horizon": imag_horizon, "stale_check_every": 0})
     obs = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
     act = gym.spaces.Box(-1, 1, (2,), np.float32)
     agent = DreamerAgent(cfg, obs, act, H)
     rp = Replay(64 * (H + 1), H + 1, agent.replay_layout, 2, 0)
+    agent.prepare_replay(rp)
     n = 32
     rng = np.random.default_rng(0)
-    rp.add({"obs": rng.normal(size=(n, H + 1, 4)).astype(np.float32),
-            "prev_action": rng.uniform(-1, 1, (n, H + 1, 2)).astype(np.float32),
-            "reward": rng.random((n, H + 1)).astype(np.float32), "terminal": np.zeros((n, H + 1), np.float32)})
+    slots = rp.add({"obs": rng.normal(size=(n, H + 1, 4)).astype(np.float32),
+                    "prev_action": rng.uniform(-1, 1, (n, H + 1, 2)).astype(np.float32),
+                    "reward": rng.random((n, H + 1)).astype(np.float32),
+                    "terminal": np.zeros((n, H + 1), np.float32)})
+    agent.episodes_added(rp, slots)
     return agent, rp
 
 
@@ -65,6 +71,8 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--envs", type=int, default=16)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--variants", nargs="*", default=["nograd-prefix", "stored-state"],
+                   choices=["nograd-prefix", "stored-state"], help="issue #10 context strategies to time too")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -78,12 +86,17 @@ def main() -> None:
     print(f"acting: {act_ms:.2f} ms per batched act() of {args.envs} envs "
           f"({args.envs / act_ms * 1e3:.0f} env steps/s for the policy alone)")
     print()
-    print("| H (meta-episode) | dreamer-tune update (ms) | mamba update (ms) | mamba / dreamer-tune |")
-    print("|---|---|---|---|")
+    names = ["mamba"] + [f"mamba+{v}" for v in args.variants]
+    print("| H (meta-episode) | dreamer-tune (ms) | " + " | ".join(f"{n} (ms, ratio)" for n in names) + " |")
+    print("|---|---|" + "---|" * len(names))
     for H in args.lengths:
-        mamba, rp = make("mamba", H, presets, args.imag_horizon)
-        t_m = time_updates(mamba, rp, args.reps)
-        print(f"| {H} | {t_tune * 1e3:.0f} | {t_m * 1e3:.0f} | {t_m / t_tune:.2f}× |", flush=True)
+        t_tune = time_updates(tune, rp_tune, args.reps)
+        cells = []
+        for name in names:
+            agent, rp = make("mamba", H, presets + name.split("+")[1:], args.imag_horizon)
+            t = time_updates(agent, rp, args.reps)
+            cells.append(f"{t * 1e3:.0f} ({t / t_tune:.2f}×)")
+        print(f"| {H} | {t_tune * 1e3:.0f} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -37,12 +37,16 @@ class TrainingError(RuntimeError):
 
 
 def build(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None):
-    """Resolve the config and build (cfg, learner, batched env) for ``algo`` on ``env_name``."""
+    """Resolve the config and build (cfg, learner, batched env) for ``algo`` on ``env_name``.
+
+    Seeds torch and numpy from ``cfg.seed`` first, so the same seed gives the same initial weights.
+    """
     from mamba_edu.agents import registry
     from mamba_edu.envs import make_batched, short_name
 
     name = short_name(env_name)
     cfg = registry.resolve_config(algo, name, presets, overrides)
+    _set_seeds(cfg.seed, cfg.threads)
     env = make_batched(name, cfg.num_envs, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
     learner = registry.build_learner(algo, cfg, env)
     return cfg, learner, env
@@ -85,7 +89,6 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
             raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
 
     cfg, learner, env = build(algo, name, presets, overrides)
-    _set_seeds(cfg.seed, cfg.threads)
     write_config(out, {"algo": algo, "env": name, "presets": list(presets or []), "overrides": dict(overrides or {}),
                        "config": asdict(cfg), "K": env.K, "T": env.T})
     metrics_csv = MetricsCSV(out / "metrics.csv", env.K)

@@ -6,7 +6,8 @@ Dreamer and MAMBA are the same class; the config decides (paper Sec. 3.3):
   every posterior state of the batch;
 * ``full_context=True`` (MAMBA): whole meta-episode prefixes of length H' (horizon schedule),
   loss on L sampled indices per sequence, imagination from ``imag_starts`` sampled posterior
-  states per sequence.
+  states per sequence; ``context`` picks a cheaper way to the same context (issue #10,
+  :mod:`mamba_edu.agents.dreamer.context`).
 
 The agent is a :class:`mamba_edu.rollout.BatchPolicy` (``reset``/``act``) and exposes its latent
 state during rollouts (``self.state``) for figures and notebooks.
@@ -23,7 +24,8 @@ from torch import nn
 
 from mamba_edu.agents.dreamer.actor_critic import ActorCritic
 from mamba_edu.agents.dreamer.config import DreamerConfig
-from mamba_edu.agents.dreamer.replay import Replay, wm_horizon
+from mamba_edu.agents.dreamer.context import ContextSampler
+from mamba_edu.agents.dreamer.replay import Replay
 from mamba_edu.agents.dreamer.world_model import WorldModel
 
 
@@ -65,6 +67,7 @@ class DreamerAgent:
         self.wm_opt = torch.optim.Adam(self.wm.parameters(), lr=cfg.model_lr, eps=1e-8)
         self.actor_opt = torch.optim.Adam(self.ac.actor.parameters(), lr=cfg.actor_lr, eps=1e-5)
         self.critic_opt = torch.optim.Adam(self.ac.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
+        self.context = ContextSampler(cfg, self.wm, self._batch_to_torch, self.device)
         self.updates = 0
         self.state: dict[str, torch.Tensor] | None = None
         self.prev_action: torch.Tensor | None = None
@@ -112,14 +115,13 @@ class DreamerAgent:
         return {"obs": obs, "prev_action": tm(seqs["prev_action"]), "reward": tm(seqs["reward"]),
                 "terminal": tm(seqs["terminal"])}
 
-    def sample_batch(self, replay: Replay, env_steps: int) -> tuple[dict[str, Any], torch.Tensor | None, int]:
-        cfg = self.cfg
-        if cfg.full_context:
-            prefix = wm_horizon(env_steps, replay.length, cfg.wm_horizon_initial, cfg.wm_horizon_steps)
-            seqs, idx = replay.sample_full_context(cfg.batch_size, cfg.seq_len, prefix)
-            return self._batch_to_torch(seqs), torch.as_tensor(idx.T, device=self.device), prefix
-        seqs = replay.sample_windows(cfg.batch_size, cfg.seq_len)
-        return self._batch_to_torch(seqs), None, seqs["reward"].shape[1]
+    def prepare_replay(self, replay: Replay) -> None:
+        """Give the replay what the context strategy needs (stored states for 'stored-state')."""
+        self.context.prepare_replay(replay)
+
+    def episodes_added(self, replay: Replay, slots: np.ndarray) -> None:
+        """Called after new meta-episodes entered ``replay`` at ``slots``."""
+        self.context.episodes_added(replay, slots, self.updates)
 
     def _imagination_starts(self, post: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         T, B = post["deter"].shape[:2]
@@ -144,12 +146,13 @@ class DreamerAgent:
     def train_step(self, replay: Replay, env_steps: int) -> dict[str, float]:
         """One update of the world model, then of actor and critic in imagination."""
         cfg = self.cfg
-        batch, idx, prefix = self.sample_batch(replay, env_steps)
-        wm_loss, post, metrics = self.wm.loss(batch, idx)
+        cb = self.context.sample(replay, env_steps, self.updates)
+        wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start)
         self._check_finite("world_model", wm_loss, self.updates)
         self.wm_opt.zero_grad(set_to_none=True)
         wm_loss.backward()
         metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip)
+        self.context.after_update(replay, cb, post, self.updates)
 
         start = self._imagination_starts({k: v.detach() for k, v in post.items()})
         actor_loss, critic_loss, ac_metrics = self.ac.losses(self.wm, start)
@@ -166,7 +169,8 @@ class DreamerAgent:
         self.ac.update_slow_critic()
         self.updates += 1
         metrics.update(ac_metrics)
-        metrics["charts/wm_prefix"] = prefix
+        metrics["charts/wm_prefix"] = cb.prefix
+        metrics.update(cb.metrics)
         metrics["losses/world_model"] = metrics.pop("wm/total")
         return {k: float(v) for k, v in metrics.items()}
 
@@ -174,7 +178,7 @@ class DreamerAgent:
     def state_dict(self) -> dict[str, Any]:
         return {"wm": self.wm.state_dict(), "ac": self.ac.state_dict(), "wm_opt": self.wm_opt.state_dict(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "updates": self.updates}
+                "updates": self.updates, "context": self.context.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wm.load_state_dict(state["wm"])
@@ -183,6 +187,7 @@ class DreamerAgent:
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.updates = int(state["updates"])
+        self.context.load_state_dict(state.get("context", {}))
 
     def updates_due(self, env_steps: int) -> int:
         """Total updates that should have happened after ``env_steps`` (train ratio)."""

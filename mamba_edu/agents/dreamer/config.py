@@ -102,6 +102,21 @@ class DreamerConfig:
     """(c) Initial world-model prefix length of the horizon schedule."""
     wm_horizon_steps: int = 0
     """(c) N_WM: env steps over which the prefix grows linearly to K·T (0 = no schedule)."""
+    # --- cheaper full context (issue #10; only with full_context) ---
+    context: str = "full"
+    """How training sequences get the meta-episode's past (see :mod:`mamba_edu.agents.dreamer.context`):
+    'full' (MAMBA: backpropagate through the whole prefix), 'nograd-prefix' (no-autograd pass up to a
+    random window of ``seq_len`` steps, gradients inside it), 'stored-state' (R2D2-style burn-in from
+    posterior states stored in the replay)."""
+    burn_in: int = 16
+    """stored-state: no-gradient steps before each window (a multiple of ``state_stride``)."""
+    state_stride: int = 16
+    """stored-state: a posterior state is stored for every ``state_stride``-th step of a meta-episode."""
+    state_refresh_every: int = 16
+    """stored-state: every this many updates, recompute the stored states of ``batch_size`` meta-episodes
+    (round-robin; 0 = only at insertion and from training windows)."""
+    stale_check_every: int = 100
+    """stored-state: every this many updates, measure the stored state's gap to a fresh full pass (0 = never)."""
     # --- run ---
     steps: int = 1_000_000
     """Real env steps to train for (counted once each)."""
@@ -139,6 +154,16 @@ class DreamerConfig:
                 raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
         if self.actor_grad not in ("auto", "reinforce", "dynamics"):
             raise ValueError(f"config: actor_grad must be one of auto, reinforce, dynamics; got {self.actor_grad!r}")
+        if self.context not in ("full", "nograd-prefix", "stored-state"):
+            raise ValueError(f"config: context must be one of full, nograd-prefix, stored-state; got {self.context!r}")
+        if self.context != "full" and not self.full_context:
+            raise ValueError(f"config: context={self.context!r} needs full_context=True (use it with --algo mamba)")
+        for name in ["burn_in", "state_refresh_every", "stale_check_every"]:
+            if getattr(self, name) < 0:
+                raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
+        if self.state_stride < 1 or self.burn_in % self.state_stride:
+            raise ValueError(f"config: burn_in ({self.burn_in}) must be a multiple of state_stride "
+                             f"({self.state_stride} >= 1)")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             raise ValueError(f"config: device must be one of auto, cpu, cuda, mps; got {self.device!r}")
         return self
@@ -182,6 +207,9 @@ EXTRA_PRESETS: dict[str, dict[str, Any]] = {
     "no-schedule": dict(wm_horizon_steps=0),
     # Paper App. G ablation: no reward in the observation.
     "no-reward-obs": dict(reward_in_obs=False),
+    # Issue #10: cheaper full context (each keeps the information from the meta-episode's start).
+    "nograd-prefix": dict(context="nograd-prefix"),
+    "stored-state": dict(context="stored-state"),
 }
 
 PRESETS = {**ALGO_PRESETS, **EXTRA_PRESETS}

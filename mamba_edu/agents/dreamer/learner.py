@@ -20,6 +20,7 @@ class DreamerLearner:
         self.cfg = cfg
         self.agent = DreamerAgent(cfg, obs_space, action_space, H)
         self.replay = Replay(cfg.replay_capacity, H + 1, self.agent.replay_layout, self.agent.action_dim, cfg.seed)
+        self.agent.prepare_replay(self.replay)
         self.rng = np.random.default_rng(cfg.seed + 1)
         self.action_space = action_space
         self._buf: dict[str, list] = {}
@@ -58,7 +59,8 @@ class DreamerLearner:
         episodes = {k: np.swapaxes(np.stack(v), 0, 1) for k, v in self._buf.items()}
         if episodes["reward"].shape[1] != self.replay.length:
             raise RuntimeError(f"meta-episode has {episodes['reward'].shape[1]} steps, expected {self.replay.length}")
-        self.replay.add(episodes)
+        slots = self.replay.add(episodes)
+        self.agent.episodes_added(self.replay, slots)
         self._buf = {}
 
     # ----- training ----------------------------------------------------------------------------

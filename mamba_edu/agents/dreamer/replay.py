@@ -11,6 +11,12 @@ Samplers (each returns batch-major numpy arrays):
   window is lost (the paper's *encoding context* problem, Sec. 3.1).
 * :meth:`Replay.sample_full_context` — MAMBA: B meta-episodes from step 0, cut to the
   horizon-schedule prefix H', plus L loss indices per sequence drawn uniformly from [0, H').
+* :meth:`Replay.sample_prefix_windows` — no-grad prefix (issue #10): like the full-context
+  sampler, plus one window start per sequence; the prefix before it is encoded without autograd.
+* :meth:`Replay.sample_stored_windows` — stored-state burn-in (issue #10, R2D2-style): windows
+  of L steps starting at multiples of the checkpoint stride, each preceded by a no-gradient
+  burn-in that starts from the posterior state stored for that meta-episode
+  (:meth:`Replay.enable_state_store`), so the window still sees the meta-episode's whole past.
 * :func:`wm_horizon` — the horizon schedule: H' grows linearly from ``initial`` to H over N_WM
   env steps.
 """
@@ -48,6 +54,8 @@ class Replay:
         self.next = 0      # slot of the next insert
         self.episodes_added = 0
         self.rng = np.random.default_rng(seed)
+        self.states: dict[str, np.ndarray] = {}
+        self.stride = 0
 
     def __len__(self) -> int:
         return self.size
@@ -56,15 +64,74 @@ class Replay:
     def steps(self) -> int:
         return self.size * self.length
 
-    def add(self, episodes: dict[str, np.ndarray]) -> None:
-        """Add a batch of complete episodes (arrays shaped (n, H+1, ...))."""
+    def add(self, episodes: dict[str, np.ndarray]) -> np.ndarray:
+        """Add a batch of complete episodes (arrays shaped (n, H+1, ...)); returns their slots."""
         n = len(episodes["reward"])
+        slots = []
         for i in range(n):
             for k in self.data:
                 self.data[k][self.next] = episodes[k][i]
+            if self.states:
+                self.states["version"][self.next] = -1
+            slots.append(self.next)
             self.next = (self.next + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
             self.episodes_added += 1
+        return np.asarray(slots, dtype=np.int64)
+
+    def sample_prefix_windows(self, batch: int, length: int, prefix: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """No-grad prefix (issue #10): B episodes from step 0 cut to ``prefix``, and (B,) window starts
+        s uniform in [0, prefix − length] (the window is [s, s + length))."""
+        prefix = int(min(max(prefix, 1), self.length))
+        length = min(length, prefix)
+        eps = self._pick(batch)
+        seqs = {k: v[eps, :prefix] for k, v in self.data.items()}
+        return seqs, self.rng.integers(0, prefix - length + 1, size=batch)
+
+    # ----- stored posterior states (issue #10) ------------------------------------------------
+    def enable_state_store(self, stride: int, deter: int, stoch: int) -> None:
+        """Keep, per stored meta-episode, the posterior state entering every ``stride``-th step.
+
+        Checkpoint j holds the RSSM state after observing step j·stride − 1 (deterministic part
+        and the sampled class of each categorical), and the update count that wrote it
+        (``version``; −1 = never written). Checkpoint 0 is the learned initial state and is
+        not stored.
+        """
+        self.stride = int(stride)
+        n_ckpt = (self.length + self.stride - 1) // self.stride
+        self.states = {
+            "deter": np.zeros((self.capacity, n_ckpt, deter), np.float32),
+            "stoch": np.zeros((self.capacity, n_ckpt, stoch), np.uint8),
+            "version": np.full((self.capacity, n_ckpt), -1, np.int64),
+        }
+
+    def write_states(self, slots: np.ndarray, ckpt: np.ndarray, deter: np.ndarray, stoch_idx: np.ndarray,
+                     version: int) -> None:
+        """Store checkpoint states: ``slots``, ``ckpt`` (n,), ``deter`` (n, D), ``stoch_idx`` (n, S)."""
+        self.states["deter"][slots, ckpt] = deter
+        self.states["stoch"][slots, ckpt] = stoch_idx
+        self.states["version"][slots, ckpt] = version
+
+    def sample_stored_windows(self, batch: int, length: int, burn_in: int, prefix: int) -> dict[str, Any]:
+        """Stored-state burn-in: B windows of ``length`` steps with ``burn_in`` steps before each.
+
+        A window starts at s, a multiple of the stride with s + length ≤ H' (``prefix``); its
+        burn-in starts at c = s − burn_in (``burn_in`` is a multiple of the stride). Returns the
+        batch-major data of steps [c, s + length) (steps before 0 are padding, index 0 repeated),
+        ``start`` = c, the stored checkpoint at c (valid where ``c > 0``), and the slots.
+        """
+        prefix = int(min(max(prefix, 1), self.length))
+        length = min(length, prefix)
+        eps = self._pick(batch)
+        n_starts = (prefix - length) // self.stride + 1
+        s = self.rng.integers(0, n_starts, size=batch) * self.stride
+        c = s - burn_in
+        idx = np.clip(c[:, None] + np.arange(burn_in + length)[None], 0, None)
+        seqs = {k: v[eps[:, None], idx] for k, v in self.data.items()}
+        j = np.clip(c // self.stride, 0, None)
+        return {"seqs": seqs, "start": c, "slots": eps,
+                "deter": self.states["deter"][eps, j], "stoch": self.states["stoch"][eps, j],
+                "version": np.where(c > 0, self.states["version"][eps, j], -2)}
 
     def _pick(self, batch: int) -> np.ndarray:
         if self.size == 0:
@@ -89,8 +156,11 @@ class Replay:
 
     # ----- checkpointing ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"data": {k: v[: self.size] for k, v in self.data.items()}, "size": self.size, "next": self.next,
-                "episodes_added": self.episodes_added, "rng": self.rng.bit_generator.state}
+        state = {"data": {k: v[: self.size] for k, v in self.data.items()}, "size": self.size, "next": self.next,
+                 "episodes_added": self.episodes_added, "rng": self.rng.bit_generator.state}
+        if self.states:
+            state["states"] = {k: v[: self.size] for k, v in self.states.items()}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         size = int(state["size"])
@@ -100,5 +170,8 @@ class Replay:
             if k not in self.data:
                 raise ValueError(f"replay checkpoint has unknown key {k!r}")
             self.data[k][:size] = np.asarray(v)
+        if self.states and "states" in state:
+            for k, v in state["states"].items():
+                self.states[k][:size] = np.asarray(v)
         self.size, self.next, self.episodes_added = size, int(state["next"]), int(state["episodes_added"])
         self.rng.bit_generator.state = state["rng"]

@@ -67,18 +67,19 @@ class WorldModel(nn.Module):
     def cont(self, feat: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.cont_head(feat).squeeze(-1))
 
-    def observe(self, batch: dict[str, Any]) -> State:
-        """Posterior states of a batch of sequences (time-major tensors)."""
+    def observe(self, batch: dict[str, Any], start: State | None = None) -> State:
+        """Posterior states of a batch of sequences (time-major tensors), from ``start`` (default: initial)."""
         embed = self.encoder(batch["obs"])
-        return self.rssm.observe(embed, batch["prev_action"])
+        return self.rssm.observe(embed, batch["prev_action"], start)
 
-    def loss(self, batch: dict[str, Any], indices: torch.Tensor | None = None
+    def loss(self, batch: dict[str, Any], indices: torch.Tensor | None = None, start: State | None = None
              ) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
         """World-model loss of a time-major batch; returns (loss, posterior states, metrics).
 
         ``indices`` (L, B) selects the steps the loss is taken at (MAMBA); ``None`` uses all.
+        ``start`` is the RSSM state entering the first step (issue #10's windows), default initial.
         """
-        post = self.observe(batch)
+        post = self.observe(batch, start)
         if indices is not None:
             cols = torch.arange(indices.shape[1], device=indices.device).expand_as(indices)
 
