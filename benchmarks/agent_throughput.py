@@ -19,30 +19,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import gymnasium as gym
 import numpy as np
 import torch
+from synthetic_replay import make
 
 from mamba_edu.agents.dreamer.agent import DreamerAgent
-from mamba_edu.agents.dreamer.config import resolve_config
 from mamba_edu.agents.dreamer.replay import Replay
-
-
-def make(algo: str, H: int, presets: list[str], imag_horizon: int) -> tuple[DreamerAgent, Replay]:
-    cfg = resolve_config(algo, "PointRobot", presets, {"imag_horizon": imag_horizon, "stale_check_every": 0})
-    obs = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
-    act = gym.spaces.Box(-1, 1, (2,), np.float32)
-    agent = DreamerAgent(cfg, obs, act, H)
-    rp = Replay(64 * (H + 1), H + 1, agent.replay_layout, 2, 0)
-    agent.prepare_replay(rp)
-    n = 32
-    rng = np.random.default_rng(0)
-    slots = rp.add({"obs": rng.normal(size=(n, H + 1, 4)).astype(np.float32),
-                    "prev_action": rng.uniform(-1, 1, (n, H + 1, 2)).astype(np.float32),
-                    "reward": rng.random((n, H + 1)).astype(np.float32),
-                    "terminal": np.zeros((n, H + 1), np.float32)})
-    agent.episodes_added(rp, slots)
-    return agent, rp
 
 
 def time_updates(agent: DreamerAgent, rp: Replay, reps: int) -> float:

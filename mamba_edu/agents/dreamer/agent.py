@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from mamba_edu.agents.dreamer.actor_critic import ActorCritic
 from mamba_edu.agents.dreamer.config import DreamerConfig
@@ -144,29 +145,41 @@ class DreamerAgent:
         return norm
 
     def train_step(self, replay: Replay, env_steps: int) -> dict[str, float]:
-        """One update of the world model, then of actor and critic in imagination."""
-        cfg = self.cfg
-        cb = self.context.sample(replay, env_steps, self.updates)
-        wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start)
-        self._check_finite("world_model", wm_loss, self.updates)
-        self.wm_opt.zero_grad(set_to_none=True)
-        wm_loss.backward()
-        metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip)
-        self.context.after_update(replay, cb, post, self.updates)
+        """One update of the world model, then of actor and critic in imagination.
 
-        start = self._imagination_starts({k: v.detach() for k, v in post.items()})
-        actor_loss, critic_loss, ac_metrics = self.ac.losses(self.wm, start)
+        Each phase is a ``torch.profiler`` range named ``update/...`` (free when no profiler runs;
+        ``benchmarks/profile_update.py`` reads them).
+        """
+        cfg = self.cfg
+        with record_function("update/sample"):
+            cb = self.context.sample(replay, env_steps, self.updates)
+        with record_function("update/wm_forward"):
+            wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start)
+        self._check_finite("world_model", wm_loss, self.updates)
+        with record_function("update/wm_backward"):
+            self.wm_opt.zero_grad(set_to_none=True)
+            wm_loss.backward()
+        with record_function("update/wm_optimizer"):
+            metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip)
+        with record_function("update/context_bookkeeping"):
+            self.context.after_update(replay, cb, post, self.updates)
+
+        with record_function("update/imagination"):
+            start = self._imagination_starts({k: v.detach() for k, v in post.items()})
+            actor_loss, critic_loss, ac_metrics = self.ac.losses(self.wm, start)
         self._check_finite("actor", actor_loss, self.updates)
         self._check_finite("critic", critic_loss, self.updates)
-        self.actor_opt.zero_grad(set_to_none=True)
-        self.critic_opt.zero_grad(set_to_none=True)
-        actor_params = list(self.ac.actor.parameters())
-        critic_params = list(self.ac.critic.parameters())
-        actor_loss.backward(inputs=actor_params, retain_graph=True)
-        critic_loss.backward(inputs=critic_params)
-        metrics["grad/actor"] = self._step(self.actor_opt, actor_params, cfg.ac_grad_clip)
-        metrics["grad/critic"] = self._step(self.critic_opt, critic_params, cfg.ac_grad_clip)
-        self.ac.update_slow_critic()
+        with record_function("update/ac_backward"):
+            self.actor_opt.zero_grad(set_to_none=True)
+            self.critic_opt.zero_grad(set_to_none=True)
+            actor_params = list(self.ac.actor.parameters())
+            critic_params = list(self.ac.critic.parameters())
+            actor_loss.backward(inputs=actor_params, retain_graph=True)
+            critic_loss.backward(inputs=critic_params)
+        with record_function("update/ac_optimizer"):
+            metrics["grad/actor"] = self._step(self.actor_opt, actor_params, cfg.ac_grad_clip)
+            metrics["grad/critic"] = self._step(self.critic_opt, critic_params, cfg.ac_grad_clip)
+            self.ac.update_slow_critic()
         self.updates += 1
         metrics.update(ac_metrics)
         metrics["charts/wm_prefix"] = cb.prefix

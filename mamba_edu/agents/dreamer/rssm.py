@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from mamba_edu.agents.dreamer.distributions import gumbel_noise, onehot_straight_through, unimix_logits
 
@@ -121,14 +122,15 @@ class RSSM(nn.Module):
         emb_part = self.post_e(embed)                  # (T, B, hidden), precomputed
         deter, stoch = state["deter"], state["stoch"]
         deters, stochs, logits_all = [], [], []
-        for t in range(T):
-            deter = self._gru_step(stoch, act_part[t], deter)
-            x = nn.functional.silu(self.post_norm(self.post_h(deter) + emb_part[t]))
-            logits = self._logits(self.post_out(x))
-            stoch = onehot_straight_through(logits, True, noise[t])
-            deters.append(deter)
-            stochs.append(stoch)
-            logits_all.append(logits)
+        with record_function("rssm/observe_loop"):
+            for t in range(T):
+                deter = self._gru_step(stoch, act_part[t], deter)
+                x = nn.functional.silu(self.post_norm(self.post_h(deter) + emb_part[t]))
+                logits = self._logits(self.post_out(x))
+                stoch = onehot_straight_through(logits, True, noise[t])
+                deters.append(deter)
+                stochs.append(stoch)
+                logits_all.append(logits)
         return {"deter": torch.stack(deters), "stoch": torch.stack(stochs), "logits": torch.stack(logits_all)}
 
     def imagine(self, start: State, policy, horizon: int) -> tuple[State, torch.Tensor]:
