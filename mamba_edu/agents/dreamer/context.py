@@ -72,6 +72,7 @@ class ContextSampler:
         self.cfg, self.wm, self.to_torch, self.device = cfg, wm, to_torch, device
         self.strategy = cfg.context if cfg.full_context else "window"
         self._refresh_cursor = 0
+        self._last_staleness: dict[str, float] = {}
 
     # ----- replay set-up ------------------------------------------------------------------------
     def prepare_replay(self, replay: Replay) -> None:
@@ -184,7 +185,8 @@ class ContextSampler:
         stored = got["version"] >= 0
         metrics = {"ctx/state_age": float((updates - got["version"][stored]).mean()) if stored.any() else 0.0}
         if cfg.stale_check_every and updates % cfg.stale_check_every == 0 and stored.any():
-            metrics.update(self._staleness(replay, got, state, stored))
+            self._last_staleness = self._staleness(replay, got, state, stored)
+        metrics.update(self._last_staleness)  # the latest measurement, so every logged update carries it
         L = window["reward"].shape[0]
         pos = np.arange(replay.stride - 1, L, replay.stride)
         writeback = {"slots": got["slots"], "pos": pos, "offset": c + cfg.burn_in}
