@@ -1,4 +1,4 @@
-"""Command line: ``python -m mamba_edu {train,evaluate,bayes-optimal,demo,envs}``.
+"""Command line: ``python -m mamba_edu {train,evaluate,bayes-optimal,demo,envs,plot,table}``.
 
 Bad input (unknown env, algorithm, preset or config field, a value out of range, a missing or
 corrupt run directory or checkpoint) prints one line ``error: ...`` naming what was wrong and the
@@ -92,6 +92,47 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+PLOT_KINDS = ("curves", "sub-episodes", "behaviour")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if args.kind not in PLOT_KINDS:
+        raise ValueError(f"unknown plot kind {args.kind!r}; valid: {', '.join(PLOT_KINDS)}")
+    out = Path(args.out or f"{args.kind.replace('-', '_')}.png")
+    if args.kind == "behaviour":
+        from mamba_edu.envs import make_batched
+        from mamba_edu.rollout import rollout
+        from mamba_edu.training.loop import FINAL_SEED, load_learner
+        from mamba_edu.training.run_dir import read_config
+        from mamba_edu.viz.behaviour import _family, behaviour_figure
+
+        if len(args.run) != 1:
+            raise ValueError(f"plot behaviour takes one --run DIR, got {len(args.run)}")
+        _family(read_config(args.run[0])["env"])  # ValueError for families without a behaviour plot
+        cfg, learner, saved = load_learner(args.run[0], "best")
+        env = make_batched(saved["env"], 3, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
+        ro = rollout(learner.eval_policy(), env, tasks=env.sample_tasks(3, FINAL_SEED), seed=FINAL_SEED)
+        env.close()
+        out = behaviour_figure(saved["env"], ro, out, suptitle=f"{saved['algo']} on {saved['env']} (best checkpoint), "
+                               "one colour per sub-episode")
+    else:
+        from mamba_edu.viz.curves import curves_figure, save_figure, sub_episode_figure
+
+        figure = curves_figure if args.kind == "curves" else sub_episode_figure
+        out = save_figure(figure(args.run), out)
+    print(out)
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from mamba_edu.viz.tables import results_table
+
+    print(results_table(args.run, format=args.format), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mamba_edu.agents.dreamer.config import EXTRA_PRESETS
 
@@ -122,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo_output")
     d.set_defaults(func=cmd_demo)
     sub.add_parser("envs", help="list the registered environments").set_defaults(func=cmd_envs)
+    pl = sub.add_parser("plot", help="figures from run directories: " + ", ".join(PLOT_KINDS))
+    pl.add_argument("kind", metavar="KIND", help="curves (Fig. 3), sub-episodes (Fig. 4) or behaviour (Fig. 1)")
+    pl.add_argument("--run", required=True, nargs="+", metavar="DIR", help="run directories (behaviour: one)")
+    pl.add_argument("--out", help="PNG path (default KIND.png; curves and sub-episodes also write a PDF beside it)")
+    pl.set_defaults(func=cmd_plot)
+    tb = sub.add_parser("table", help="Table-1-style results of run directories beside the paper's")
+    tb.add_argument("--run", required=True, nargs="+", metavar="DIR")
+    tb.add_argument("--format", choices=["markdown", "latex"], default="markdown")
+    tb.set_defaults(func=cmd_table)
     return p
 
 

@@ -1,1 +1,17 @@
-"""Figures: behaviour (Fig. 1) now; heatmaps (Fig. 2), curves (Fig. 3/4) and tables follow (issue #6)."""
+"""Figures and tables like the paper's (issue #6); each is a function, each reachable from the CLI.
+
+* :mod:`mamba_edu.viz.behaviour` — Fig. 1: trajectories per sub-episode, goals drawn, for
+  PointRobot, PointRobotWind, EscapeRoom, Rooms-N and Reacher-N
+  (``python -m mamba_edu plot behaviour --run DIR`` on a run's best checkpoint).
+* :mod:`mamba_edu.viz.curves` — Fig. 3: return vs env steps and vs wall-clock, mean ± std over
+  seeds, with the Bayes-optimal / scripted reference dashed (:func:`~mamba_edu.viz.curves.curves_figure`);
+  Fig. 4: return of each sub-episode (:func:`~mamba_edu.viz.curves.sub_episode_figure`)
+  (``python -m mamba_edu plot curves|sub-episodes --run DIR [DIR ...]``).
+* :mod:`mamba_edu.viz.tables` — Table 1: our final returns beside the paper's numbers and the
+  reference, with steps to convergence, as Markdown or LaTeX
+  (``python -m mamba_edu table --run DIR [DIR ...] [--format latex]``).
+* :mod:`mamba_edu.viz.raster` — cheap numpy rasterisers behind ``render_mode="rgb_array"`` of the
+  point-robot families.
+
+Still to come (issue #6): the Fig. 2 reward-prediction heatmaps and their interactive version.
+"""
