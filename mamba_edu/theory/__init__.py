@@ -1,0 +1,5 @@
+"""Theory you can compute: exact beliefs and Bayes-optimal planning on small problems
+(:mod:`~mamba_edu.theory.bamdp`, problems in :mod:`~mamba_edu.theory.problems`) and the KDE PAC
+bounds for decomposable task distributions (:mod:`~mamba_edu.theory.pac`). Notes with the
+derivations: ``theory/`` at the repository root.
+"""
