@@ -99,8 +99,8 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     original = world_model.WorldModel.loss
     calls = {"n": 0}
 
-    def poisoned(self, batch, indices=None):
-        loss, post, metrics = original(self, batch, indices)
+    def poisoned(self, *args, **kwargs):
+        loss, post, metrics = original(self, *args, **kwargs)
         calls["n"] += 1
         return (loss * float("nan") if calls["n"] > 10 else loss), post, metrics
 

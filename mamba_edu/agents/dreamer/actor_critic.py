@@ -9,7 +9,8 @@ world model. With predicted rewards r̂, continue probabilities ĉ and critic va
   copy of itself;
 * actor: advantages (R_t − v_t) / max(1, S), with S an EMA of the 95th−5th percentile range of
   returns (return normalisation); REINFORCE for discrete actions (−log π · sg(adv)),
-  backpropagation through the model for continuous ones (−adv); entropy bonus η = 3e-4;
+  backpropagation through the model for continuous ones (−adv, gradients through R_t only: the
+  baseline v_t is a stop-gradient); entropy bonus η = 3e-4;
 * every term is weighted by the imagined probability of still being alive, ∏ ĉ.
 """
 from __future__ import annotations
@@ -121,7 +122,10 @@ class ActorCritic(nn.Module):
         returns = lambda_returns(rewards, conts, values, cfg.gamma, cfg.lam)  # (H, N)
         weights = torch.cumprod(conts, 0).detach()[:-1]
         scale = self.retnorm.update(returns)
-        adv = (returns - values[:-1]) / scale
+        # The baseline v_t carries no gradient: in "dynamics" mode the imagined states after the
+        # first depend on the actor's actions, and a differentiable −v_t would push the policy
+        # towards states the critic values LOW (it drove a point robot away from a fixed goal).
+        adv = (returns - values[:-1].detach()) / scale
         dist = self.policy(feats[:-1].detach())
         entropy = dist.entropy()
         if self.actor_grad == "reinforce":
