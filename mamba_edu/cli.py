@@ -15,17 +15,28 @@ from typing import Any
 from mamba_edu.agents import ALGOS
 
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
+def _config_class(algo: str):
+    """The config dataclass of ``algo``'s family (Dreamer/MAMBA or the PPO baselines)."""
+    from mamba_edu.agents.registry import PPO_ALGOS
+
+    if algo in PPO_ALGOS:
+        from mamba_edu.agents.ppo.config import PPOConfig
+
+        return PPOConfig
     from mamba_edu.agents.dreamer.config import DreamerConfig
 
-    fields = {f.name: f for f in dataclasses.fields(DreamerConfig)}
+    return DreamerConfig
+
+
+def _parse_set(items: list[str], algo: str) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(_config_class(algo))}
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         if key not in fields:
-            raise ValueError(f"--set: unknown config field {key!r}; valid: {', '.join(sorted(fields))}")
+            raise ValueError(f"--set: unknown config field {key!r} for {algo}; valid: {', '.join(sorted(fields))}")
         default = fields[key].default
         if isinstance(default, bool):
             if value.lower() not in ("true", "false", "1", "0"):
@@ -43,7 +54,13 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     from mamba_edu.training.loop import train
 
-    overrides = _parse_set(args.set or [])
+    if args.resume:
+        given = [flag for flag, v in (("--algo", args.algo), ("--env", args.env), ("--preset", args.preset),
+                                      ("--set", args.set), ("--steps", args.steps), ("--seed", args.seed))
+                 if v is not None]
+        if given:
+            raise ValueError(f"--resume continues with the run's saved configuration; remove {', '.join(given)}")
+    overrides = _parse_set(args.set or [], args.algo or "mamba")
     if args.steps is not None:
         if args.steps < 1:
             raise ValueError(f"--steps must be >= 1, got {args.steps}")
@@ -134,15 +151,17 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mamba_edu.agents.dreamer.config import EXTRA_PRESETS
+    from mamba_edu.agents.dreamer.config import EXTRA_PRESETS as DREAMER_PRESETS
+    from mamba_edu.agents.ppo.config import EXTRA_PRESETS as PPO_PRESETS
 
     p = argparse.ArgumentParser(prog="python -m mamba_edu", description="mamba-edu: model-based meta-RL")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an agent; writes a run directory")
     t.add_argument("--algo", choices=ALGOS)
     t.add_argument("--env", help="environment, e.g. Rooms-3 or mamba_edu/PointRobot-v0")
-    t.add_argument("--preset", action="append", choices=sorted(EXTRA_PRESETS),
-                   help="extra preset stacked on the algorithm's (repeatable)")
+    t.add_argument("--preset", action="append", choices=sorted(set(DREAMER_PRESETS) | set(PPO_PRESETS)),
+                   help="extra preset stacked on the algorithm's (repeatable); Dreamer/MAMBA: "
+                        f"{', '.join(DREAMER_PRESETS)}; VariBAD/HyperX/RL²: {', '.join(PPO_PRESETS)}")
     t.add_argument("--steps", type=int, help="real env steps (default: the env's paper budget)")
     t.add_argument("--seed", type=int)
     t.add_argument("--out", help="run directory (default runs/ALGO_ENV_sSEED_TIME)")

@@ -119,6 +119,13 @@ def test_cli_errors(capsys, tmp_path):
     assert "Rooms-N exists for N = 1..8" in capsys.readouterr().err
     assert cli_main(["train", "--algo", "mamba", "--env", "Rooms-3", "--set", "no_such_field=1"]) == 2
     assert "unknown config field 'no_such_field'" in capsys.readouterr().err
+    # each algorithm family validates against its own config and presets
+    assert cli_main(["train", "--algo", "rl2", "--env", "MetaBandit", "--set", "deter=3"]) == 2
+    assert "unknown config field 'deter' for rl2" in capsys.readouterr().err
+    assert cli_main(["train", "--algo", "varibad", "--env", "MetaBandit", "--preset", "stored-state"]) == 2
+    assert "unknown preset 'stored-state' for varibad; valid: quick, kl-mean" in capsys.readouterr().err
+    assert cli_main(["train", "--resume", "--out", str(tmp_path), "--set", "lr=1"]) == 2
+    assert "remove --set" in capsys.readouterr().err
     assert cli_main(["train", "--algo", "mamba", "--env", "Rooms-3", "--steps", "0"]) == 2
     assert cli_main(["train", "--algo", "mamba", "--env", "Rooms-3", "--set", "gamma=2"]) == 2
     assert "gamma must lie in [0, 1]" in capsys.readouterr().err

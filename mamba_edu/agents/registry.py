@@ -6,7 +6,8 @@ from typing import Any
 from mamba_edu.agents import ALGOS
 
 DREAMER_ALGOS = ("mamba", "dreamer-tune", "dreamer-vanilla")
-AVAILABLE = DREAMER_ALGOS
+PPO_ALGOS = ("varibad", "varibad-local", "hyperx", "rl2")
+AVAILABLE = DREAMER_ALGOS + PPO_ALGOS
 
 
 def check_algo(algo: str) -> None:
@@ -19,6 +20,10 @@ def check_algo(algo: str) -> None:
 
 def resolve_config(algo: str, env: str, presets: list[str] | None, overrides: dict[str, Any] | None):
     check_algo(algo)
+    if algo in PPO_ALGOS:
+        from mamba_edu.agents.ppo.config import resolve_config as ppo_config
+
+        return ppo_config(algo, env, presets, overrides)
     from mamba_edu.agents.dreamer.config import resolve_config as dreamer_config
 
     return dreamer_config(algo, env, presets, overrides)
@@ -26,6 +31,10 @@ def resolve_config(algo: str, env: str, presets: list[str] | None, overrides: di
 
 def build_learner(algo: str, cfg, env):
     check_algo(algo)
+    if algo in PPO_ALGOS:
+        from mamba_edu.agents.ppo.learner import build_learner as ppo_learner
+
+        return ppo_learner(algo, cfg, env)
     from mamba_edu.agents.dreamer.learner import DreamerLearner
 
     return DreamerLearner(cfg, env.single_observation_space, env.single_action_space, env.H)

@@ -244,7 +244,7 @@ def resolve_config(algo: str, env: str, presets: list[str] | None = None,
         presets.append("quick")
     for p in presets:
         if p not in EXTRA_PRESETS:
-            raise ValueError(f"unknown preset {p!r}; valid: {', '.join(EXTRA_PRESETS)}")
+            raise ValueError(f"unknown preset {p!r} for {algo}; valid: {', '.join(EXTRA_PRESETS)}")
         values = EXTRA_PRESETS[p]
         if p == "quick" and cfg.wm_horizon_steps:
             values = {**values, "wm_horizon_steps": values["steps"] // 2}

@@ -1,0 +1,511 @@
+"""The PPO baselines on the shared training loop: VariBAD (global/local), HyperX and RL².
+
+The loop (:mod:`mamba_edu.training.loop`) steps B meta-episodes in lock-step and calls
+``begin`` → (``act`` → ``observe`` → ``update``)×H → ``end``. PPO is on-policy, so a learner
+records the whole batch and trains once it is complete, in the ``update`` call after the last
+step (``end`` covers batches that all ended early). One PPO iteration = B whole meta-episodes.
+
+Observations carry the previous reward (``reward_in_obs``, required): the agents read r_{t−1}
+from the observation and remember their own last action, so acting needs nothing but the
+observation — the same code runs in training and in the shared evaluation routine.
+
+:class:`VariBADLearner` — one iteration, top to bottom (:meth:`VariBADLearner.train_iteration`):
+
+1. beliefs b_0..b_H of the batch (the encoder did not change while acting);
+2. policy rewards: normalised task reward (+ HyperX bonuses on s⁺_{t+1});
+3. GAE advantages and returns;
+4. update the policy's input normalisation, recompute the old log-probabilities;
+5. PPO epochs on random minibatches of time steps (the belief is an input, detached);
+6. VAE updates (ELBO, global or local reconstruction) on meta-episodes from the buffer;
+7. HyperX: one RND predictor step on stored hyper-states.
+
+:class:`RL2Learner` — the same loop without 1, 4, 6, 7; PPO minibatches are sets of whole
+meta-episodes that the GRU re-reads from step 0 (backpropagation through time).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from mamba_edu.agents.ppo.config import PPOConfig
+from mamba_edu.agents.ppo.hyperx import HyperXBonus
+from mamba_edu.agents.ppo.ppo import (PolicyHead, ReturnNormaliser, RunningMeanStd, action_dim, encode_action,
+                                      explained_variance, gae, minibatches, ppo_loss)
+from mamba_edu.agents.ppo.rl2 import RL2ActorCritic
+from mamba_edu.agents.ppo.varibad import BeliefPolicy, EpisodeBuffer, VariBADVAE, cells_fn, sample_gaussian
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; training stops and the last good checkpoint is kept."""
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' means CPU here: the networks are tiny and act one step at a time."""
+    return torch.device("cpu" if name == "auto" else name)
+
+
+class ObsSplit:
+    """Where the parts of a meta-episode observation [state, prev reward?, t/H?] are."""
+
+    def __init__(self, obs_space: gym.Space, reward_in_obs: bool, time_in_obs: bool) -> None:
+        if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+            raise ValueError(f"the PPO baselines need flat vector observations, got {obs_space}")
+        dim = obs_space.shape[0]
+        self.state_dim = dim - int(reward_in_obs) - int(time_in_obs)
+        self.reward_col = self.state_dim if reward_in_obs else None
+        keep = list(range(self.state_dim)) + ([dim - 1] if time_in_obs else [])
+        self.policy_cols = torch.tensor(keep)
+        self.policy_dim = len(keep)
+
+    def state(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs[..., :self.state_dim]
+
+    def reward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs[..., self.reward_col]
+
+    def policy_obs(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the policy sees: the state (and the time feature), never the previous reward."""
+        return obs.index_select(-1, self.policy_cols)
+
+
+def _check_finite(name: str, loss: torch.Tensor, iteration: int) -> None:
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(f"non-finite loss {name!r} at PPO iteration {iteration}; training stopped, the last "
+                                 "checkpoint is intact")
+
+
+# =====================================================================================================
+# agents: the networks and acting (a BatchPolicy per call of ``actor``)
+# =====================================================================================================
+
+class VariBADAgent(nn.Module):
+    """Belief VAE, belief-conditioned policy with its input normalisation, optional HyperX bonus."""
+
+    def __init__(self, cfg: PPOConfig, obs_space: gym.Space, action_space: gym.Space, cells=None) -> None:
+        super().__init__()
+        self.cfg, self.action_space = cfg, action_space
+        self.split = ObsSplit(obs_space, cfg.reward_in_obs, cfg.time_in_obs)
+        self.action_dim = action_dim(action_space)
+        n_cells, self.to_cell = cells if cells is not None else (0, None)
+        self.vae = VariBADVAE(cfg, self.split.state_dim, self.action_dim, n_cells)
+        belief_dim = 2 * cfg.latent_dim
+        self.policy = BeliefPolicy(self.split.policy_dim, belief_dim, action_space, cfg.policy_layers,
+                                   cfg.policy_state_embed, cfg.policy_latent_embed, cfg.policy_init_std)
+        self.obs_rms = RunningMeanStd((self.split.policy_dim,))
+        self.belief_rms = RunningMeanStd((belief_dim,))
+        self.bonus = (HyperXBonus(cfg, self.split.state_dim, belief_dim)
+                      if cfg.bonus_hyperstate > 0 or cfg.bonus_vae_error > 0 else None)
+        self.updates = 0
+
+    def policy_inputs(self, obs: torch.Tensor, belief: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.cfg.norm_policy_inputs:
+            return self.split.policy_obs(obs), belief
+        return (self.obs_rms.normalise(self.split.policy_obs(obs)).float(),
+                self.belief_rms.normalise(belief).float())
+
+    def vae_batch(self, states: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+                  decodable: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Time-major tensors in the layout of :meth:`VariBADVAE.elbo`."""
+        batch = {"states": states, "actions": encode_action(actions, self.action_space), "rewards": rewards,
+                 "decodable": decodable}
+        if self.to_cell is not None:
+            batch["cells"] = self.to_cell(states)
+        return batch
+
+    @torch.no_grad()
+    def beliefs(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ, log σ²) of shape (H+1, B, L) for observations (H+1, B, D) and actions (H, B, ·)."""
+        return self.vae.encoder(encode_action(actions, self.action_space), self.split.state(obs[1:]),
+                                self.split.reward(obs[1:]))[:2]
+
+    def actor(self, greedy: bool) -> "VariBADActor":
+        return VariBADActor(self, greedy)
+
+
+class VariBADActor:
+    """Acts in B meta-episodes: updates the belief with (a_{t−1}, s_t, r_{t−1}), then samples a_t."""
+
+    def __init__(self, agent: VariBADAgent, greedy: bool) -> None:
+        self.agent, self.greedy = agent, greedy
+        self.last: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def reset(self, num_envs: int) -> None:
+        self.mean, self.logvar, self.h = self.agent.vae.encoder.prior(num_envs)
+        self.prev_action: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def act(self, obs: Any) -> np.ndarray:
+        agent = self.agent
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        if self.prev_action is not None:
+            self.mean, self.logvar, self.h = agent.vae.encoder.step(
+                self.prev_action, agent.split.state(obs), agent.split.reward(obs), self.h)
+        belief = torch.cat([self.mean, self.logvar], -1)
+        dist, value = agent.policy(*agent.policy_inputs(obs, belief))
+        action = PolicyHead.mode(dist) if self.greedy else dist.sample()
+        self.last = {"value": value, "logp": dist.log_prob(action), "mean": self.mean, "logvar": self.logvar}
+        self.prev_action = encode_action(action, agent.action_space)
+        return action.numpy()
+
+
+class RL2Agent(nn.Module):
+    def __init__(self, cfg: PPOConfig, obs_space: gym.Space, action_space: gym.Space) -> None:
+        super().__init__()
+        self.cfg, self.action_space = cfg, action_space
+        self.split = ObsSplit(obs_space, cfg.reward_in_obs, cfg.time_in_obs)
+        self.action_dim = action_dim(action_space)
+        self.net = RL2ActorCritic(self.split.policy_dim, self.action_dim, action_space, cfg)
+        self.updates = 0
+
+    def sequence_inputs(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(o_t, a_{t−1}, r_{t−1}) for t = 0..len(obs)−1 (a_{−1} = 0, r_{−1} from the first obs = 0)."""
+        enc = encode_action(actions, self.action_space)
+        prev_a = torch.cat([torch.zeros_like(enc[:1]), enc])[:obs.shape[0]]
+        return self.split.policy_obs(obs), prev_a, self.split.reward(obs)
+
+    @torch.no_grad()
+    def beliefs(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """RL²'s "belief": the features after the GRU at t = 0..H, (H+1, B, latent_dim)."""
+        _, _, feat, _ = self.net(*self.sequence_inputs(obs, actions), self.net.initial_state(obs.shape[1]))
+        return feat, None
+
+    def actor(self, greedy: bool) -> "RL2Actor":
+        return RL2Actor(self, greedy)
+
+
+class RL2Actor:
+    def __init__(self, agent: RL2Agent, greedy: bool) -> None:
+        self.agent, self.greedy = agent, greedy
+        self.last: dict[str, torch.Tensor] = {}
+
+    def reset(self, num_envs: int) -> None:
+        self.h = self.agent.net.initial_state(num_envs)
+        self.prev_action = torch.zeros(num_envs, self.agent.action_dim)
+
+    @torch.no_grad()
+    def act(self, obs: Any) -> np.ndarray:
+        agent = self.agent
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        dist, value, feat, self.h = agent.net(agent.split.policy_obs(obs)[None], self.prev_action[None],
+                                              agent.split.reward(obs)[None], self.h)
+        action = (PolicyHead.mode(dist) if self.greedy else dist.sample())[0]
+        self.last = {"value": value[0], "logp": dist.log_prob(action[None])[0], "features": feat[0]}
+        self.prev_action = encode_action(action, agent.action_space)
+        return action.numpy()
+
+
+# =====================================================================================================
+# learners: collection for the shared loop, and one PPO iteration
+# =====================================================================================================
+
+class _OnPolicyLearner:
+    """Records B whole meta-episodes and runs one training iteration when the batch is complete."""
+
+    agent: nn.Module
+
+    def __init__(self, cfg: PPOConfig, env: Any) -> None:
+        self.cfg = cfg
+        self.H, self.T = int(env.H), int(env.T)
+        self.device = pick_device(cfg.device)
+        self.action_space = env.single_action_space
+        self.rng = np.random.default_rng(cfg.seed + 1)
+        self.reward_norm = ReturnNormaliser(cfg.gamma, cfg.reward_clip)
+        self.iterations = 0
+        self._actor = None
+        self._buf: dict[str, list] = {}
+        self._done_batch = True
+        self._pending: dict[str, float] | None = None
+        self._env_steps = 0
+
+    # ----- collection (the loop's interface) -----------------------------------------------------
+    def begin(self, obs: Any, num_envs: int) -> None:
+        self._actor = self.agent.actor(greedy=False)
+        self._actor.reset(num_envs)
+        self.reward_norm.reset(num_envs)
+        self._buf = {"obs": [np.asarray(obs, np.float32)], "actions": [], "rewards": [], "rewards_norm": [],
+                     "values": [], "logp": [], "terminated": []}
+        self._done_batch = False
+
+    def act(self, obs: Any, env_steps: int) -> np.ndarray:
+        action = self._actor.act(obs)
+        self._buf["values"].append(self._actor.last["value"])
+        self._buf["logp"].append(self._actor.last["logp"])
+        return action
+
+    def observe(self, actions: np.ndarray, reward: np.ndarray, next_obs: Any, terminated: np.ndarray) -> None:
+        r = torch.as_tensor(np.asarray(reward), dtype=torch.float32)
+        self._buf["actions"].append(np.asarray(actions))
+        self._buf["rewards"].append(r)
+        self._buf["rewards_norm"].append(self.reward_norm(r) if self.cfg.norm_rewards else r)
+        self._buf["obs"].append(np.asarray(next_obs, np.float32))
+        self._buf["terminated"].append(torch.as_tensor(np.asarray(terminated, bool)))
+
+    def update(self, env_steps: int) -> dict[str, float] | None:
+        self._env_steps = env_steps
+        if self._pending is not None:
+            out, self._pending = self._pending, None
+            return out
+        if not self._done_batch and len(self._buf.get("rewards", [])) == self.H:
+            return self._finish_batch(env_steps)
+        return None
+
+    def end(self) -> None:
+        """Train on a batch that ended before H steps (all meta-episodes terminated early)."""
+        if not self._done_batch and self._buf.get("rewards"):
+            self._pending = self._finish_batch(self._env_steps)
+        self._buf = {}
+
+    def _finish_batch(self, env_steps: int) -> dict[str, float] | None:
+        self._done_batch = True
+        b = self._buf
+        n = len(b["rewards"])
+        terminated = torch.stack(b["terminated"]).float()
+        ended_before = torch.cat([torch.zeros_like(terminated[:1]), terminated[:-1]]).cummax(0).values
+        dones = terminated.clone()
+        dones[-1] = 1.0
+        actions = torch.as_tensor(np.stack(b["actions"]))
+        actions = actions.long() if isinstance(self.action_space, gym.spaces.Discrete) else actions.float()
+        batch = {"obs": torch.as_tensor(np.stack(b["obs"])), "actions": actions,
+                 "rewards": torch.stack(b["rewards"]), "rewards_norm": torch.stack(b["rewards_norm"]).float(),
+                 "values": torch.stack(b["values"]), "logp": torch.stack(b["logp"]),
+                 "valid": 1.0 - ended_before, "dones": dones}
+        # transition j ends a sub-episode (not the last): the env returned the next sub-episode's first
+        # observation instead of s_{j+1}, so the decoder must not reconstruct it
+        j = torch.arange(n)
+        boundary = (((j + 1) % self.T) == 0) & (j + 1 < self.H)
+        batch["decodable"] = batch["valid"] * (~boundary).float()[:, None]
+        self.store(batch)
+        if env_steps < self.cfg.precollect:
+            return None
+        self.iterations += 1
+        return self.train_iteration(batch, env_steps)
+
+    def store(self, batch: dict[str, torch.Tensor]) -> None:
+        """Keep what off-policy parts (the VAE) need; nothing for RL²."""
+
+    def eval_policy(self):
+        return self.agent.actor(greedy=self.cfg.eval_greedy)
+
+    # ----- state ---------------------------------------------------------------------------------
+    def _optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def state_dict(self, with_replay: bool = True) -> dict[str, Any]:
+        return {"agent": self.agent.state_dict(), "reward_norm": self.reward_norm.state_dict(),
+                "optim": {k: o.state_dict() for k, o in self._optimisers().items()},
+                "rng": self.rng.bit_generator.state, "iterations": self.iterations, "updates": self.agent.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.reward_norm.load_state_dict(state["reward_norm"])
+        for k, o in self._optimisers().items():
+            o.load_state_dict(state["optim"][k])
+        self.rng.bit_generator.state = state["rng"]
+        self.iterations, self.agent.updates = int(state["iterations"]), int(state["updates"])
+
+    # ----- shared PPO pieces -------------------------------------------------------------------------
+    def advantages(self, rewards: torch.Tensor, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """GAE on the policy rewards; advantages normalised over the valid steps."""
+        cfg, valid = self.cfg, batch["valid"]
+        adv, ret = gae(rewards * valid, batch["values"], batch["dones"], cfg.gamma, cfg.lam)
+        if cfg.norm_advantages:
+            v = adv[valid.bool()]
+            adv = (adv - v.mean()) / (v.std() + 1e-5)
+        return adv, ret
+
+    def ppo_step(self, optimiser: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor) -> None:
+        _check_finite("ppo", loss, self.iterations)
+        optimiser.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+        optimiser.step()
+        self.agent.updates += 1
+
+
+def _mean(stats: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+    return {k: float(torch.stack([s[k] for s in stats]).mean()) for k in stats[0]} if stats else {}
+
+
+class VariBADLearner(_OnPolicyLearner):
+    """VariBAD (``varibad``: global, ``varibad-local``: local reconstruction) and HyperX (``hyperx``)."""
+
+    def __init__(self, cfg: PPOConfig, env: Any) -> None:
+        super().__init__(cfg, env)
+        cells = cells_fn(env) if cfg.reward_decoder == "bernoulli-cells" else None
+        if cfg.reward_decoder == "bernoulli-cells" and cells is None:
+            raise ValueError("reward_decoder='bernoulli-cells' needs a grid environment (Rooms-N); use "
+                             "reward_decoder=deterministic here")
+        self.layout = getattr(getattr(env, "proto", None), "layout", None)
+        self.agent = VariBADAgent(cfg, env.single_observation_space, self.action_space, cells)
+        self.policy_opt = torch.optim.Adam(self.agent.policy.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        self.vae_opt = torch.optim.Adam(self.agent.vae.parameters(), lr=cfg.vae_lr)
+        discrete = isinstance(self.action_space, gym.spaces.Discrete)
+        self.buffer = EpisodeBuffer(cfg.vae_buffer_size, self.H, self.agent.split.state_dim,
+                                    () if discrete else self.action_space.shape, np.int64 if discrete else np.float32)
+
+    def _optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        opts = {"policy": self.policy_opt, "vae": self.vae_opt}
+        if self.agent.bonus is not None and self.agent.bonus.rnd is not None:
+            opts["rnd"] = self.agent.bonus.rnd.optimiser
+        return opts
+
+    def state_dict(self, with_replay: bool = True) -> dict[str, Any]:
+        state = super().state_dict()
+        if with_replay:
+            state["buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
+
+    def store(self, batch: dict[str, torch.Tensor]) -> None:
+        """Add the batch's meta-episodes to the VAE buffer (only complete ones have H steps)."""
+        if batch["rewards"].shape[0] != self.H:
+            pad = self.H - batch["rewards"].shape[0]  # an early-ended batch: pad with invalid steps
+            batch = {k: torch.cat([v, v[-1:].expand(pad, *v.shape[1:]) * 0]) if k != "obs" else
+                     torch.cat([v, v[-1:].expand(pad, *v.shape[1:])]) for k, v in batch.items()}
+        split = self.agent.split
+        self.buffer.add({"states": split.state(batch["obs"]).numpy().swapaxes(0, 1),
+                         "actions": batch["actions"].numpy().swapaxes(0, 1),
+                         "rewards": batch["rewards"].numpy().swapaxes(0, 1),
+                         "decodable": batch["decodable"].bool().numpy().swapaxes(0, 1),
+                         "valid": batch["valid"].bool().numpy().swapaxes(0, 1)})
+
+    def sample_vae_batch(self, n: int) -> dict[str, torch.Tensor]:
+        data = {k: torch.as_tensor(v).swapaxes(0, 1) for k, v in self.buffer.sample(n, self.rng).items()}
+        return self.agent.vae_batch(data["states"], data["actions"], data["rewards"], data["decodable"])
+
+    def train_iteration(self, batch: dict[str, torch.Tensor], env_steps: int) -> dict[str, float]:
+        cfg, agent = self.cfg, self.agent
+        H, B = batch["rewards"].shape
+        valid, actions = batch["valid"], batch["actions"]
+        states = agent.split.state(batch["obs"])
+        metrics: dict[str, float] = {}
+
+        # 1. beliefs b_0..b_H of the rollout (the encoder has not changed since acting)
+        mean, logvar = agent.beliefs(batch["obs"], actions)
+        beliefs = torch.cat([mean, logvar], -1)
+
+        # 2. policy rewards: normalised task reward (+ HyperX bonuses on the hyper-state s⁺_{t+1})
+        rewards = batch["rewards_norm"]
+        if agent.bonus is not None:
+            vae_error = None
+            if cfg.bonus_vae_error > 0:
+                vb = agent.vae_batch(states, actions, batch["rewards"], batch["decodable"])
+                with torch.no_grad():
+                    t, b = torch.arange(H)[:, None].expand(H, B), torch.arange(B)[None].expand(H, B)
+                    vae_error = agent.vae.reward_nll(sample_gaussian(mean[1:], logvar[1:]), vb, (t, b))
+                    vae_error = vae_error * batch["decodable"]
+            bonus, bonus_metrics = agent.bonus(states[1:], beliefs[1:], vae_error, valid, env_steps)
+            rewards = rewards + bonus
+            metrics.update(bonus_metrics)
+
+        # 3. GAE
+        adv, returns = self.advantages(rewards, batch)
+
+        # 4. input normalisation first, then the old log-probabilities under it (as the original code)
+        mask = valid.bool()
+        if cfg.norm_policy_inputs:
+            agent.obs_rms.update(agent.split.policy_obs(batch["obs"][:-1])[mask])
+            agent.belief_rms.update(beliefs[:-1][mask])
+        obs_in, belief_in = agent.policy_inputs(batch["obs"][:-1], beliefs[:-1])
+        with torch.no_grad():
+            old_logp = agent.policy(obs_in, belief_in)[0].log_prob(actions)
+
+        # 5. PPO epochs on random minibatches of (valid) time steps
+        flat = mask.reshape(-1).nonzero()[:, 0]
+        obs_in, belief_in = obs_in.reshape(H * B, -1)[flat], belief_in.reshape(H * B, -1)[flat]
+        act = actions.reshape(H * B, *actions.shape[2:])[flat]
+        old_logp, adv_f = old_logp.reshape(-1)[flat], adv.reshape(-1)[flat]
+        ret_f, val_f = returns.reshape(-1)[flat], batch["values"].reshape(-1)[flat]
+        stats = []
+        for _ in range(cfg.epochs):
+            for mb in minibatches(len(flat), cfg.minibatches, self.rng):
+                mb = torch.as_tensor(mb)
+                dist, value = agent.policy(obs_in[mb], belief_in[mb])
+                loss, s = ppo_loss(dist.log_prob(act[mb]), old_logp[mb], adv_f[mb], value, val_f[mb], ret_f[mb],
+                                   dist.entropy(), cfg.clip, cfg.value_clip, cfg.huber, cfg.value_coef, cfg.entropy)
+                self.ppo_step(self.policy_opt, list(agent.policy.parameters()), loss)
+                stats.append(s)
+        metrics.update(_mean(stats))
+        metrics["charts/explained_variance"] = explained_variance(val_f, ret_f)
+
+        # 6. VAE updates on stored meta-episodes (the ELBO shapes the belief; no RL gradient reaches it)
+        vae_stats = []
+        for _ in range(cfg.vae_updates):
+            loss, s = agent.vae.elbo(self.sample_vae_batch(cfg.vae_batch_size), self.rng)
+            _check_finite("vae", loss, self.iterations)
+            self.vae_opt.zero_grad()
+            loss.backward()
+            self.vae_opt.step()
+            vae_stats.append(s)
+        metrics.update(_mean(vae_stats))
+
+        # 7. HyperX: one RND predictor step on hyper-states (s_{t+1}, b_{t+1}) of stored meta-episodes
+        if agent.bonus is not None and agent.bonus.rnd is not None:
+            per = max(int(np.sqrt(cfg.rnd_batch_size)), 1)
+            vb = self.sample_vae_batch(max(cfg.rnd_batch_size // per, 1))
+            with torch.no_grad():
+                m, lv, _ = agent.vae.encoder(vb["actions"], vb["states"][1:], vb["rewards"])
+            t = torch.as_tensor(self.rng.integers(0, H, size=(per, m.shape[1])))
+            b = torch.arange(m.shape[1])
+            inputs = [vb["states"][1:][t, b].reshape(-1, agent.split.state_dim),
+                      torch.cat([m[t + 1, b], lv[t + 1, b]], -1).reshape(-1, 2 * cfg.latent_dim)]
+            metrics["losses/rnd"] = agent.bonus.rnd.update(inputs)
+
+        metrics["charts/reward_norm_std"] = float(self.reward_norm.rms.var.sqrt())
+        metrics["charts/ppo_iterations"] = float(self.iterations)
+        return metrics
+
+
+class RL2Learner(_OnPolicyLearner):
+    """RL²: a GRU actor-critic trained by PPO through time."""
+
+    def __init__(self, cfg: PPOConfig, env: Any) -> None:
+        super().__init__(cfg, env)
+        self.agent = RL2Agent(cfg, env.single_observation_space, self.action_space)
+        self.opt = torch.optim.Adam(self.agent.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+
+    def _optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"policy": self.opt}
+
+    def train_iteration(self, batch: dict[str, torch.Tensor], env_steps: int) -> dict[str, float]:
+        cfg, net = self.cfg, self.agent.net
+        H, B = batch["rewards"].shape
+        valid, actions = batch["valid"], batch["actions"]
+        obs, prev_a, prev_r = self.agent.sequence_inputs(batch["obs"][:-1], actions)
+
+        # GAE on the normalised task reward
+        adv, returns = self.advantages(batch["rewards_norm"], batch)
+
+        # PPO epochs; a minibatch = whole meta-episodes re-read by the GRU from step 0
+        stats = []
+        for _ in range(cfg.epochs):
+            for mb in minibatches(B, cfg.minibatches, self.rng):
+                mb = torch.as_tensor(mb)
+                dist, value, _, _ = net(obs[:, mb], prev_a[:, mb], prev_r[:, mb], net.initial_state(len(mb)))
+                loss, s = ppo_loss(dist.log_prob(actions[:, mb]), batch["logp"][:, mb], adv[:, mb], value,
+                                   batch["values"][:, mb], returns[:, mb], dist.entropy(), cfg.clip, cfg.value_clip,
+                                   cfg.huber, cfg.value_coef, cfg.entropy, weight=valid[:, mb])
+                self.ppo_step(self.opt, list(self.agent.parameters()), loss)
+                stats.append(s)
+        metrics = _mean(stats)
+        m = valid.bool()
+        metrics["charts/explained_variance"] = explained_variance(batch["values"][m], returns[m])
+        metrics["charts/reward_norm_std"] = float(self.reward_norm.rms.var.sqrt())
+        metrics["charts/ppo_iterations"] = float(self.iterations)
+        return metrics
+
+
+def build_learner(algo: str, cfg: PPOConfig, env: Any):
+    """The learner of ``algo`` (``varibad``, ``varibad-local``, ``hyperx``, ``rl2``) for a batched env."""
+    if cfg.method == "rl2":
+        return RL2Learner(cfg, env)
+    return VariBADLearner(cfg, env)

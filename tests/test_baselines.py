@@ -1,0 +1,417 @@
+"""PPO baselines (issue #4): VariBAD (global/local), HyperX, RL² — components, learning, CLI, resume."""
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mamba_edu.agents.ppo.config import PPOConfig, resolve_config
+from mamba_edu.agents.ppo.hyperx import HyperXBonus, RNDBonus
+from mamba_edu.agents.ppo.ppo import ReturnNormaliser, RunningMeanStd, gae, ppo_loss
+from mamba_edu.agents.ppo.varibad import RewardDecoder, VariBADVAE, decode_plan, kl_to_previous, local_window
+from mamba_edu.cli import main as cli_main
+from mamba_edu.training.loop import build, load_learner, train
+
+# chance (a memoryless policy) 10, Bayes-optimal 19.5 on the two-armed MetaBandit (H = 20)
+BANDIT_CHANCE, BANDIT_BAYES = 10.0, 19.5
+SMALL = dict(eval_tasks=20, final_tasks=50, num_envs=8, threads=1)
+
+
+def _rows(run):
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+# ----- ELBO terms on hand-made inputs -------------------------------------------------------------
+
+def test_kl_to_previous_posterior_closed_form():
+    # b_0 = N(0.5, 0.25), b_1 = N(1, 1); KL(b_0 ‖ N(0, 1)) and KL(b_1 ‖ b_0) by hand
+    mean = torch.tensor([[[0.5]], [[1.0]]])
+    logvar = torch.tensor([[[math.log(0.25)]], [[0.0]]])
+    kl = kl_to_previous(mean, logvar)
+    assert kl.shape == (2, 1)
+    assert kl[0, 0].item() == pytest.approx(0.5 * (0.25 + 0.25 - 1 - math.log(0.25)), abs=1e-6)
+    assert kl[1, 0].item() == pytest.approx(math.log(0.5) + (1 + 0.25) / (2 * 0.25) - 0.5, abs=1e-6)
+    # identical consecutive beliefs cost nothing; dims add up
+    same = kl_to_previous(torch.zeros(3, 2, 4), torch.zeros(3, 2, 4))
+    assert torch.allclose(same, torch.zeros(3, 2))
+
+
+class _FixedEncoder(torch.nn.Module):
+    def __init__(self, mean, logvar):
+        super().__init__()
+        self.mean, self.logvar = mean, logvar
+
+    def forward(self, actions, next_states, rewards):
+        return self.mean, self.logvar, None
+
+
+def _hand_made_vae(reconstruction, kl_reduction="sum", window=2):
+    """A VAE whose belief means are given and whose decoder predicts r̂ = z[0] (σ ≈ 0, so z = μ)."""
+    cfg = PPOConfig(reward_decoder="deterministic", reconstruction=reconstruction, local_window=window,
+                    kl_weight=0.5, kl_batch_reduction=kl_reduction, latent_dim=1).validate()
+    vae = VariBADVAE(cfg, state_dim=1, action_dim=2)
+    H, B = 4, 2
+    mean = torch.arange((H + 1) * B, dtype=torch.float32).reshape(H + 1, B, 1) / 10
+    logvar = torch.full_like(mean, -60.0)
+    vae.encoder = _FixedEncoder(mean, logvar)
+    vae.reward_decoder.nll = lambda z, reward, **inputs: (z[..., 0] - reward) ** 2
+    rewards = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [2.0, -1.0]])
+    decodable = torch.ones(H, B)
+    decodable[1, 0] = 0.0  # e.g. a sub-episode boundary of trajectory 0
+    batch = {"states": torch.zeros(H + 1, B, 1), "actions": torch.zeros(H, B, 2), "rewards": rewards,
+             "decodable": decodable}
+    return vae, batch, mean[..., 0], logvar[..., 0]
+
+
+@pytest.mark.parametrize("reconstruction", ["global", "local"])
+def test_elbo_terms_hand_made(reconstruction):
+    vae, batch, mu, logvar = _hand_made_vae(reconstruction)
+    H, B = batch["rewards"].shape
+    loss, terms = vae.elbo(batch)
+    windows = local_window(H, 2) if reconstruction == "local" else torch.arange(H)[None].expand(H + 1, H)
+    expected_rec = 0.0
+    for b in range(B):
+        for t in range(H + 1):
+            for j in windows[t].tolist():
+                expected_rec += batch["decodable"][j, b] * (mu[t, b] - batch["rewards"][j, b]) ** 2
+    expected_rec /= B  # summed over ELBO terms and decodes, averaged over trajectories
+    assert terms["losses/vae_reward"].item() == pytest.approx(float(expected_rec), rel=1e-5)
+    kl = kl_to_previous(mu[..., None], logvar[..., None])
+    assert terms["losses/vae_kl"].item() == pytest.approx(kl.sum().item(), rel=1e-5)  # summed over the batch
+    assert loss.item() == pytest.approx(float(expected_rec) + 0.5 * kl.sum().item(), rel=1e-5)
+
+
+def test_elbo_kl_batch_reduction_mean_fixes_the_quirk():
+    vae_sum, batch, _, _ = _hand_made_vae("global", "sum")
+    vae_mean, _, _, _ = _hand_made_vae("global", "mean")
+    kl_sum = vae_sum.elbo(batch)[1]["losses/vae_kl"]
+    kl_mean = vae_mean.elbo(batch)[1]["losses/vae_kl"]
+    assert kl_sum.item() == pytest.approx(2 * kl_mean.item(), rel=1e-6)  # B = 2 trajectories
+
+
+def test_bernoulli_cell_decoder_picks_the_cell_logit():
+    dec = RewardDecoder("bernoulli-cells", latent_dim=3, layers=(8,), state_dim=2, state_embed=4, n_cells=6)
+    z = torch.randn(5, 1, 2, 3)                       # (elbos, 1, trajectories, latent)
+    cells = torch.randint(0, 6, (5, 7, 2))            # (elbos, decodes, trajectories)
+    rewards = torch.where(torch.rand(5, 7, 2) < 0.3, 1.0, -0.1)
+    logits = dec(z)                                   # (5, 1, 2, 6)
+    picked = dec(z, cell=cells)
+    for e, d, b in [(0, 0, 0), (4, 6, 1), (2, 3, 0)]:
+        assert picked[e, d, b] == logits[e, 0, b, cells[e, d, b]]
+    nll = dec.nll(z, rewards, cell=cells)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(picked, (rewards == 1).float(), reduction="none")
+    assert torch.allclose(nll, expected)
+    nll.sum().backward()  # gradients flow to the decoder
+
+
+def test_optional_state_decoder_and_action_conditioned_reward_decoder():
+    cfg = PPOConfig(reward_decoder="deterministic", decoder_input_action=True, action_embed=4, decode_state=True,
+                    reconstruction="local", latent_dim=3).validate()
+    vae = VariBADVAE(cfg, state_dim=2, action_dim=3)
+    H, B = 12, 4
+    batch = {"states": torch.randn(H + 1, B, 2), "actions": torch.eye(3)[torch.randint(0, 3, (H, B))],
+             "rewards": torch.rand(H, B), "decodable": torch.ones(H, B)}
+    loss, terms = vae.elbo(batch, np.random.default_rng(0))
+    assert terms["losses/vae_state"] > 0 and terms["losses/vae_reward"] > 0 and torch.isfinite(loss)
+    loss.backward()
+    assert vae.state_decoder.fc_z.weight.grad is not None and vae.reward_decoder.fc_a.weight.grad is not None
+
+
+# ----- the local window ---------------------------------------------------------------------------
+
+def test_local_window_at_episode_edges():
+    H, w = 20, 10
+    win = local_window(H, w)
+    assert win.shape == (H + 1, w)
+    assert win[0].tolist() == list(range(0, 10))        # b_0: the first 10 transitions
+    assert win[5].tolist() == list(range(0, 10))        # centred window would start at 0
+    assert win[6].tolist() == list(range(1, 11))        # 5 seen (1..5), 5 to come (6..10)
+    assert win[12].tolist() == list(range(7, 17))
+    assert win[15].tolist() == list(range(10, 20))
+    assert win[20].tolist() == list(range(10, 20))      # b_H: the last 10 transitions
+    assert int(win.min()) == 0 and int(win.max()) == H - 1
+    for t in range(1, H):                               # the last seen and the next transition are in it
+        assert t - 1 in win[t].tolist() and t in win[t].tolist()
+    assert local_window(4, 10).tolist() == [[0, 1, 2, 3]] * 5   # shorter meta-episode than the window
+
+
+def test_decode_plan_masks_boundaries_and_subsamples():
+    H, B, T = 20, 3, 5
+    decodable = torch.ones(H, B)
+    decodable[[T - 1, 2 * T - 1, 3 * T - 1]] = 0.0        # the sub-episode boundaries
+    e, d, w = decode_plan(H, B, "local", 10, decodable)
+    assert e.shape == (H + 1, B) and d.shape == (H + 1, 10, B)
+    assert torch.equal(w, decodable[d, torch.arange(B)])
+    assert w[0, :, 0].tolist() == [1, 1, 1, 1, 0, 1, 1, 1, 1, 0]
+    e, d, w = decode_plan(H, B, "global", 10, decodable)
+    assert d.shape == (H + 1, H, B) and w.sum() == (H + 1) * B * (H - 3)
+    rng = np.random.default_rng(0)
+    e, d, w = decode_plan(H, B, "global", 10, decodable, n_elbos=4, n_decodes=6, rng=rng)
+    assert e.shape == (4, B) and d.shape == (4, 6, B) and int(e.max()) <= H and int(d.max()) < H
+    e, d, w = decode_plan(H, B, "local", 10, decodable, n_elbos=4, n_decodes=50, rng=rng)
+    assert d.shape == (4, 10, B)  # the window is shorter than n_decodes: decode all of it
+    e, d, w = decode_plan(H, B, "local", 10, decodable, n_elbos=4, n_decodes=3, rng=rng)
+    for i in range(4):
+        for b in range(B):
+            assert set(d[i, :, b].tolist()) <= set(local_window(H, 10)[e[i, b]].tolist())
+
+
+def test_learner_marks_sub_episode_boundaries_not_decodable():
+    cfg, learner, env = build("varibad-local", "MetaBandit", [], {**SMALL, "precollect": 10_000})
+    obs, _ = env.reset(seed=0)
+    learner.begin(obs, env.num_envs)
+    for step in range(env.H):
+        a = learner.act(obs, 0)
+        obs, r, term, trunc, _ = env.step(a)
+        learner.observe(a, r, obs, term)
+        assert learner.update((step + 1) * env.num_envs) is None  # still pre-collecting
+    learner.end()
+    assert len(learner.buffer) == env.num_envs
+    dec = learner.buffer.data["decodable"][0]
+    assert np.flatnonzero(~dec).tolist() == [4, 9, 14]  # T = 5, the last transition is a real one
+    # the rewards the VAE stores are the rewards of the batch, and states the observation's state part
+    assert set(np.unique(learner.buffer.data["rewards"][: env.num_envs])) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("algo", ["varibad", "rl2"])
+def test_steps_after_an_early_end_carry_no_loss(algo):
+    """VectorMetaEnv families (e.g. a Humanoid fall) end some meta-episodes early; the loop keeps stepping
+    the others. Those steps are masked out of PPO and the ELBO; a batch that ends before H trains in end()."""
+    cfg, learner, env = build(algo, "MetaBandit", [], {**SMALL, "precollect": 0})
+    obs, _ = env.reset(seed=0)
+    learner.begin(obs, env.num_envs)
+    metrics = None
+    for step in range(env.H):
+        a = learner.act(obs, 0)
+        obs, r, _, _, _ = env.step(a)
+        term = np.zeros(env.num_envs, bool)
+        term[0] = step >= 9                      # env 0 "terminates" at step 9 and stays ended
+        learner.observe(a, r, obs, term)
+        metrics = learner.update((step + 1) * env.num_envs) or metrics
+    learner.end()
+    assert metrics is not None and all(np.isfinite(v) for v in metrics.values())
+    if algo == "varibad":
+        assert learner.buffer.data["valid"][0].tolist() == [True] * 10 + [False] * 10
+        assert not learner.buffer.data["decodable"][0, 10:].any()
+    # a batch where every meta-episode ended after 12 steps: trained in end(), metrics at the next update
+    obs, _ = env.reset(seed=1)
+    learner.begin(obs, env.num_envs)
+    for step in range(12):
+        a = learner.act(obs, 0)
+        obs, r, _, _, _ = env.step(a)
+        learner.observe(a, r, obs, np.full(env.num_envs, step == 11))
+        assert learner.update(10_000) is None
+    learner.end()
+    assert learner.update(10_000) is not None and learner.iterations == 2
+
+
+# ----- RND / HyperX -------------------------------------------------------------------------------
+
+def test_rnd_bonus_decreases_on_repeated_inputs():
+    torch.manual_seed(0)
+    rnd = RNDBonus([2, 3], layers=(64, 64), out_dim=16, weight_scale=10.0, lr=1e-2)
+    seen = [torch.randn(64, 2), torch.randn(64, 3)]
+    novel = [torch.randn(64, 2) + 3.0, torch.randn(64, 3) - 3.0]
+    before = rnd.bonus(seen).mean().item()
+    novel_before = rnd.bonus(novel).mean().item()
+    for _ in range(300):
+        rnd.update(seen)
+    after = rnd.bonus(seen).mean().item()
+    assert after < 0.2 * before
+    assert rnd.bonus(novel).mean().item() > 5 * after           # unseen hyper-states still pay
+    assert rnd.bonus(novel).mean().item() > 0.2 * novel_before
+
+
+def test_hyperx_bonus_normalised_weighted_and_annealed():
+    cfg = PPOConfig(bonus_hyperstate=10.0, bonus_vae_error=1.0, bonus_clip=10.0, steps=1000, gamma=0.9).validate()
+    bonus = HyperXBonus(cfg, state_dim=2, belief_dim=4)
+    H, B = 6, 3
+    s, bel, err, valid = torch.randn(H, B, 2), torch.randn(H, B, 4), torch.rand(H, B) * 1e3, torch.ones(H, B)
+    out0, m0 = bonus(s, bel, err, valid, env_steps=0)
+    assert m0["charts/bonus_weight"] == 1.0 and out0.shape == (H, B)
+    assert float(out0.abs().max()) <= 10 * 10 + 1 * 10 + 1e-4  # each normalised bonus clipped at 10, weighted
+    assert bonus.weight(500) == pytest.approx(0.5) and bonus.weight(1000) == 0.0 and bonus.weight(2000) == 0.0
+    out_end, _ = bonus(s, bel, err, valid, env_steps=1000)
+    assert torch.count_nonzero(out_end) == 0
+    valid[3:, 0] = 0.0
+    out, _ = bonus(s, bel, err, valid, env_steps=0)
+    assert torch.count_nonzero(out[3:, 0]) == 0          # no bonus after an early end
+
+
+# ----- PPO pieces ------------------------------------------------------------------------------------
+
+def test_gae_and_return_normaliser_by_hand():
+    rewards = torch.tensor([[1.0], [2.0], [3.0]])
+    values = torch.tensor([[0.5], [1.0], [0.0]])
+    dones = torch.tensor([[0.0], [1.0], [1.0]])
+    adv, ret = gae(rewards, values, dones, gamma=0.5, lam=0.5)
+    d1 = 2.0 - 1.0                         # step 1 ends its episode: no bootstrap
+    d0 = 1.0 + 0.5 * 1.0 - 0.5
+    assert adv[:, 0].tolist() == pytest.approx([d0 + 0.25 * d1, d1, 3.0])
+    assert torch.allclose(ret, adv + values)
+    norm = ReturnNormaliser(gamma=0.5, clip=10.0)
+    norm.reset(2)
+    out = norm(torch.tensor([1.0, 3.0]))
+    rms = RunningMeanStd(())
+    rms.update(torch.tensor([1.0, 3.0]))
+    assert torch.allclose(out, torch.tensor([1.0, 3.0]) / torch.sqrt(rms.var.float() + 1e-8))
+
+
+def test_ppo_loss_clips_ratio_and_value():
+    old = torch.zeros(4)
+    new = torch.log(torch.tensor([1.5, 1.5, 0.5, 1.0])).requires_grad_()
+    adv = torch.tensor([1.0, -1.0, -1.0, 1.0])
+    values = torch.tensor([0.0, 0.0, 0.0, 2.0], requires_grad=True)
+    loss, stats = ppo_loss(new, old, adv, values, torch.zeros(4), torch.tensor([0.0, 0.0, 0.0, 3.0]),
+                           torch.zeros(4), clip=0.2, huber=False, value_coef=1.0, entropy_coef=0.0)
+    loss.backward()
+    # positive advantage above 1 + ε and negative advantage below 1 − ε are clipped: no gradient
+    assert new.grad[0] == 0 and new.grad[2] == 0 and new.grad[1] != 0 and new.grad[3] != 0
+    assert stats["charts/clipfrac"].item() == pytest.approx(0.75)
+    # the value 2.0 moved 2.0 from the old 0.0: the clipped prediction 0.2 has the larger error → no gradient
+    assert values.grad[3] == 0
+
+
+# ----- config ----------------------------------------------------------------------------------------
+
+def test_config_presets_follow_the_authors(monkeypatch):
+    monkeypatch.delenv("MAMBA_EDU_QUICK", raising=False)
+    pr = resolve_config("varibad", "PointRobot")
+    assert (pr.gru_hidden, pr.action_embed, pr.state_embed, pr.reward_embed) == (128, 16, 32, 16)
+    assert pr.reward_decoder_layers == (64, 32) and pr.reward_decoder == "deterministic"
+    assert (pr.lr, pr.epochs, pr.minibatches, pr.clip, pr.entropy, pr.gamma, pr.lam, pr.num_envs) == \
+        (7e-4, 2, 8, 0.1, 1e-3, 0.99, 0.9, 16)
+    grid = resolve_config("varibad", "Rooms-3")
+    assert (grid.gru_hidden, grid.reward_decoder, grid.clip, grid.entropy, grid.gamma, grid.lam, grid.kl_weight) == \
+        (64, "bernoulli-cells", 0.05, 0.01, 0.95, 0.95, 0.01)
+    assert grid.latent_dim == 5 and grid.reconstruction == "global"
+    local = resolve_config("varibad-local", "Rooms-3")
+    assert local.reconstruction == "local" and local.local_window == 10
+    hx = resolve_config("hyperx", "Rooms-3")
+    assert (hx.bonus_hyperstate, hx.bonus_vae_error, hx.bonus_anneal) == (10.0, 1.0, True)
+    rl2 = resolve_config("rl2", "Rooms-3", overrides={"seed": 3})
+    assert rl2.method == "rl2" and rl2.seed == 3
+    monkeypatch.setenv("MAMBA_EDU_QUICK", "1")
+    assert resolve_config("rl2", "Rooms-3").steps == 3_200
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(ValueError, match="unknown preset 'cpu'.*valid: quick"):
+        resolve_config("varibad", "Rooms-3", ["cpu"])
+    with pytest.raises(ValueError, match="unknown config field 'gamma2'"):
+        resolve_config("varibad", "Rooms-3", overrides={"gamma2": 0.9})
+    with pytest.raises(ValueError, match="reward_in_obs must stay True"):
+        resolve_config("rl2", "Rooms-3", overrides={"reward_in_obs": False})
+    with pytest.raises(ValueError, match="image observations"):
+        resolve_config("hyperx", "ReacherPixels")
+    with pytest.raises(ValueError, match="reconstruction must be"):
+        resolve_config("varibad", "Rooms-3", overrides={"reconstruction": "medium"})
+    with pytest.raises(ValueError, match="needs a grid environment"):
+        build("varibad", "PointRobot", [], {"reward_decoder": "bernoulli-cells"})
+
+
+# ----- acting = training, and the figure helpers ---------------------------------------------------------
+
+def test_online_belief_matches_training_encoding_and_figure_helpers():
+    from mamba_edu.agents.ppo.probe import reward_map, rollout_with_beliefs
+    from mamba_edu.envs import make_batched
+
+    cfg, learner, _ = build("varibad-local", "Rooms-2", [], {"threads": 1})
+    env = make_batched("Rooms-2", 3)
+    # re-encoding the observations and actions of the acting loop gives the beliefs it acted on
+    actor = learner.agent.actor(greedy=False)
+    obs, _ = env.reset(seed=4)
+    actor.reset(3)
+    online, all_obs, acts = [], [obs], []
+    for _ in range(30):
+        a = actor.act(obs)
+        online.append(actor.last["mean"])
+        obs, *_ = env.step(a)
+        all_obs.append(obs)
+        acts.append(a)
+    mean, _ = learner.agent.beliefs(torch.as_tensor(np.stack(all_obs)), torch.as_tensor(np.stack(acts)))
+    assert torch.allclose(mean[:30], torch.stack(online), atol=1e-5)
+    ro, beliefs = rollout_with_beliefs(learner, make_batched("Rooms-2", 3), seed=4, greedy=True)
+    assert beliefs["mean"].shape == (env.H + 1, 3, cfg.latent_dim) and beliefs["logvar"].shape == beliefs["mean"].shape
+    prior_mean, _, _ = learner.agent.vae.encoder.prior(1)
+    assert torch.allclose(beliefs["mean"][0], prior_mean.expand(3, -1))
+    grid = reward_map(learner, beliefs["mean"][:, 0])
+    layout = learner.layout
+    assert grid.shape == (env.H + 1, layout.width, 3)
+    assert np.isnan(grid[0]).sum() == (~layout.free).sum() and np.nanmin(grid) >= 0 and np.nanmax(grid) <= 1
+    _, pr, _ = build("varibad", "PointRobot", [], {"threads": 1})
+    assert reward_map(pr, torch.zeros(2, 5), resolution=11).shape == (2, 11, 11)
+    _, rl2, _ = build("rl2", "MetaBandit", [], {"threads": 1})
+    _, feats = rollout_with_beliefs(rl2, make_batched("MetaBandit", 2), seed=0)
+    assert feats["features"].shape == (21, 2, 32)
+
+
+# ----- learning on the MetaBandit (CPU, each well under a minute) -----------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["varibad", "varibad-local", "rl2"])
+def test_learns_meta_bandit(tmp_path, algo):
+    run = train(algo, "MetaBandit", overrides={"steps": 48_000, "eval_every": 48_000, "eval_tasks": 50,
+                                                "final_tasks": 200, "threads": 1}, out=tmp_path / algo, progress=False)
+    final = json.loads((run / "final.json").read_text())
+    # clearly beats a memoryless policy (10); seeds 0–2 reach 15.8–19.4 of the Bayes-optimal 19.5 (docs/baselines.md)
+    assert final["return_mean"] >= 15.0, final
+    # exploits what the first sub-episode found (chance 2.5 per sub-episode)
+    assert final["sub_episode_returns_mean"][-1] >= 3.75, final
+
+
+# ----- run directory, CLI, resume ---------------------------------------------------------------------
+
+def test_cli_train_varibad_local_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = cli_main(["train", "--algo", "varibad-local", "--env", "MetaBandit", "--steps", "960", "--seed", "1",
+                     "--out", str(out), "--no-progress", "--set", "eval_every=480", "--set", "eval_tasks=20",
+                     "--set", "final_tasks=50", "--set", "num_envs=8", "--set", "threads=1"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["run"] == str(out) and printed["algo"] == "varibad-local"
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["algo"] == "varibad-local" and cfg["env"] == "MetaBandit" and "versions" in cfg and "git_commit" in cfg
+    assert cfg["config"]["reconstruction"] == "local" and cfg["config"]["seed"] == 1
+    rows = _rows(out)
+    assert list(rows[0]) == ["env_steps", "wall_s", "return_mean", "return_std"] + [f"return_sub{k}" for k in range(4)]
+    assert [int(r["env_steps"]) for r in rows] == [160, 640, 960]
+    assert (out / "checkpoints" / "latest.pt").is_file() and (out / "checkpoints" / "best.pt").is_file()
+    assert any(p.name.startswith("events.out.tfevents") for p in out.iterdir())
+    final = json.loads((out / "final.json").read_text())
+    assert final["n_tasks"] == 50 and len(final["sub_episode_returns_mean"]) == 4
+    assert cli_main(["evaluate", "--run", str(out), "--tasks", "10"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_tasks"] == 10
+    # TensorBoard groups
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = EventAccumulator(str(out)).Reload().Tags()["scalars"]
+    assert {"losses/policy", "losses/value", "losses/vae_reward", "losses/vae_kl", "charts/eval_return"} <= set(tags)
+
+
+@pytest.mark.parametrize("algo", ["hyperx", "rl2"])
+def test_resume_reproduces_uninterrupted_run(tmp_path, algo):
+    over = {**SMALL, "steps": 1600, "eval_every": 320, "precollect": 320}
+    full = train(algo, "MetaBandit", overrides=over, out=tmp_path / "full", progress=False)
+    part = train(algo, "MetaBandit", overrides=over, out=tmp_path / "part", progress=False, stop_after_steps=800)
+    assert not (part / "final.json").exists()
+    train(None, None, out=part, resume=True, progress=False)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
+    assert strip(_rows(full)) == strip(_rows(part))
+    _, la, _ = load_learner(full, "latest")
+    _, lb, _ = load_learner(part, "latest")
+    for (n, pa), pb in zip(la.agent.state_dict().items(), lb.agent.state_dict().values()):
+        assert torch.equal(pa, pb), n
+    assert la.agent.updates == lb.agent.updates > 0 and la.iterations == lb.iterations
+    if algo == "hyperx":
+        assert len(la.buffer) == len(lb.buffer) == 80
+        assert np.array_equal(la.buffer.data["rewards"], lb.buffer.data["rewards"])
+    assert json.loads((full / "final.json").read_text()) == json.loads((part / "final.json").read_text())
+
+
+def test_cli_rejects_image_envs_for_baselines(capsys):
+    assert cli_main(["train", "--algo", "varibad", "--env", "ReacherPixels"]) == 2
+    assert "image observations" in capsys.readouterr().err
