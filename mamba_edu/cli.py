@@ -109,7 +109,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
-PLOT_KINDS = ("curves", "sub-episodes", "behaviour")
+PLOT_KINDS = ("curves", "sub-episodes", "behaviour", "heatmap", "animation")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -117,7 +117,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     if args.kind not in PLOT_KINDS:
         raise ValueError(f"unknown plot kind {args.kind!r}; valid: {', '.join(PLOT_KINDS)}")
-    out = Path(args.out or f"{args.kind.replace('-', '_')}.png")
+    for flag, value, kinds in (("--steps", args.steps, ("heatmap",)), ("--every", args.every, ("animation",)),
+                               ("--seed", args.seed, ("heatmap", "animation"))):
+        if value is not None and args.kind not in kinds:
+            raise ValueError(f"{flag} applies to plot {' / '.join(kinds)} only, not to plot {args.kind}")
+    default_out = "animation.gif" if args.kind == "animation" else f"{args.kind.replace('-', '_')}.png"
+    out = Path(args.out or default_out)
     if args.kind == "behaviour":
         from mamba_edu.envs import make_batched
         from mamba_edu.rollout import rollout
@@ -134,6 +139,26 @@ def cmd_plot(args: argparse.Namespace) -> int:
         env.close()
         out = behaviour_figure(saved["env"], ro, out, suptitle=f"{saved['algo']} on {saved['env']} (best checkpoint), "
                                "one colour per sub-episode")
+    elif args.kind == "heatmap":
+        from mamba_edu.viz.curves import save_figure
+        from mamba_edu.viz.heatmaps import check_heatmap_run, compare_heatmaps, heatmap_figure
+
+        envs = {check_heatmap_run(run)["env"] for run in args.run}  # clear errors before any loading
+        if len(envs) > 1:
+            raise ValueError(f"plot heatmap compares runs on the same env; got {', '.join(sorted(envs))}")
+        if len(args.run) == 1:
+            fig = heatmap_figure(args.run[0], steps=args.steps, seed=args.seed)
+        else:
+            fig = compare_heatmaps(args.run, steps=args.steps, seed=args.seed)
+        out = save_figure(fig, out, pdf=False)
+    elif args.kind == "animation":
+        from mamba_edu.viz.animation import animate_run
+
+        if len(args.run) != 1:
+            raise ValueError(f"plot animation takes one --run DIR, got {len(args.run)}")
+        if args.every is not None and args.every < 1:
+            raise ValueError(f"--every must be >= 1, got {args.every}")
+        out = animate_run(args.run[0], out, seed=args.seed, every=args.every or 1)
     else:
         from mamba_edu.viz.curves import curves_figure, save_figure, sub_episode_figure
 
@@ -183,9 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
     sub.add_parser("envs", help="list the registered environments").set_defaults(func=cmd_envs)
     pl = sub.add_parser("plot", help="figures from run directories: " + ", ".join(PLOT_KINDS))
-    pl.add_argument("kind", metavar="KIND", help="curves (Fig. 3), sub-episodes (Fig. 4) or behaviour (Fig. 1)")
-    pl.add_argument("--run", required=True, nargs="+", metavar="DIR", help="run directories (behaviour: one)")
-    pl.add_argument("--out", help="PNG path (default KIND.png; curves and sub-episodes also write a PDF beside it)")
+    pl.add_argument("kind", metavar="KIND", help="curves (Fig. 3), sub-episodes (Fig. 4), behaviour (Fig. 1), "
+                    "heatmap (Fig. 2, Rooms-N) or animation (GIF/MP4 of one meta-episode)")
+    pl.add_argument("--run", required=True, nargs="+", action="extend", metavar="DIR",
+                    help="run directories (repeatable; behaviour and animation: one; heatmap: one, or several "
+                         "compared on the same task)")
+    pl.add_argument("--out", help="output path (default KIND.png, animation.gif; curves and sub-episodes also "
+                                  "write a PDF beside the PNG; animation: .gif or .mp4)")
+    pl.add_argument("--steps", nargs="+", type=int, metavar="T",
+                    help="heatmap: time steps whose reward maps are drawn (default: spread over the sub-episodes)")
+    pl.add_argument("--seed", type=int, help="heatmap, animation: seed of the task and rollout "
+                                             "(default: the final test's)")
+    pl.add_argument("--every", type=int, metavar="N", help="animation: keep every N-th frame (default 1)")
     pl.set_defaults(func=cmd_plot)
     tb = sub.add_parser("table", help="Table-1-style results of run directories beside the paper's")
     tb.add_argument("--run", required=True, nargs="+", metavar="DIR")

@@ -51,6 +51,7 @@ def _stack(seq: list[Any]) -> Any:
 def rollout(policy: BatchPolicy, env: Any, tasks: list | None = None, seed: int | None = None) -> Rollout:
     """Run B meta-episodes of a batched env (see :mod:`mamba_edu.envs.batched`) to the end."""
     obs, info = env.reset(seed=seed, tasks=tasks)
+    task_list = list(info.get("task", [])) or list(getattr(env, "tasks", []))  # the tasks as reset drew them
     policy.reset(env.num_envs)
     all_obs, acts, rews, subs = [obs], [], [], [info["sub_episode"]]
     sub_returns = np.zeros((env.num_envs, env.K))
@@ -65,7 +66,7 @@ def rollout(policy: BatchPolicy, env: Any, tasks: list | None = None, seed: int 
         sub_returns = info["sub_episode_returns"]
         done = np.asarray(term) | np.asarray(trunc)
     return Rollout(_stack(all_obs), np.stack(acts), np.stack(rews), np.stack(subs), sub_returns,
-                   list(info.get("task", [])) or list(getattr(env, "tasks", [])))
+                   task_list)
 
 
 def evaluate(policy: BatchPolicy, env_name: str, n_tasks: int = 1000, seed: int = 12345,

@@ -219,9 +219,9 @@ def test_cli_plot_and_table(tmp_path, runs, capsys):
     assert len(_parse_markdown(capsys.readouterr().out)) == 2
     assert cli_main(["table", "--run", *dirs, "--format", "latex"]) == 0
     assert r"\begin{tabular}" in capsys.readouterr().out
-    assert cli_main(["plot", "heatmap", "--run", *dirs]) == 2
+    assert cli_main(["plot", "heatmaps", "--run", *dirs]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown plot kind 'heatmap'; valid: curves, sub-episodes, behaviour")
+    assert err.startswith("error: unknown plot kind 'heatmaps'; valid: curves, sub-episodes, behaviour")
     assert cli_main(["plot", "curves", "--run", str(tmp_path / "missing")]) == 2
     assert "is not a run directory" in capsys.readouterr().err
     assert cli_main(["table", "--run", str(tmp_path)]) == 2

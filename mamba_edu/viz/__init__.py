@@ -13,5 +13,10 @@
 * :mod:`mamba_edu.viz.raster` — cheap numpy rasterisers behind ``render_mode="rgb_array"`` of the
   point-robot families.
 
-Still to come (issue #6): the Fig. 2 reward-prediction heatmaps and their interactive version.
+* :mod:`mamba_edu.viz.heatmaps` — Fig. 2: the reward a checkpoint predicts for every Rooms-N cell
+  from its current belief, through a rollout, for VariBAD/HyperX (reward decoder) and MAMBA/Dreamer
+  (world model); several checkpoints side by side (``python -m mamba_edu plot heatmap --run A --run B``).
+* :mod:`mamba_edu.viz.interactive` — the same with an ipywidgets time slider.
+* :mod:`mamba_edu.viz.animation` — rollout GIFs from ``env.render()`` or redrawn 2-D frames
+  (``python -m mamba_edu plot animation --run DIR --out F.gif``).
 """
