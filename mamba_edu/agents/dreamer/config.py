@@ -13,9 +13,10 @@ so their "2M steps" are our 1M.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from typing import Any
+
+from mamba_edu.agents.presets import apply_fields, with_quick
 
 
 @dataclass
@@ -215,14 +216,6 @@ EXTRA_PRESETS: dict[str, dict[str, Any]] = {
 PRESETS = {**ALGO_PRESETS, **EXTRA_PRESETS}
 
 
-def _apply(cfg: DreamerConfig, values: dict[str, Any], source: str) -> DreamerConfig:
-    names = {f.name for f in dataclasses.fields(DreamerConfig)}
-    for key in values:
-        if key not in names:
-            raise ValueError(f"{source}: unknown config field {key!r}; valid fields: {', '.join(sorted(names))}")
-    return dataclasses.replace(cfg, **values)
-
-
 def resolve_config(algo: str, env: str, presets: list[str] | None = None,
                    overrides: dict[str, Any] | None = None) -> DreamerConfig:
     """Stack algorithm preset → env settings → extra presets → overrides (→ quick mode).
@@ -234,22 +227,19 @@ def resolve_config(algo: str, env: str, presets: list[str] | None = None,
     if algo not in ALGO_PRESETS:
         raise ValueError(f"unknown algorithm {algo!r} for the Dreamer agent; valid: {', '.join(ALGO_PRESETS)}")
     name = short_name(env)
-    cfg = _apply(DreamerConfig(), ALGO_PRESETS[algo], f"preset {algo}")
+    cfg = apply_fields(DreamerConfig(), ALGO_PRESETS[algo], f"preset {algo}")
     env_values = dict(ENV_PRESETS.get(name, {}))
     if not cfg.full_context:
         env_values.pop("wm_horizon_steps", None)
-    cfg = _apply(cfg, env_values, f"env settings for {name}")
-    presets = list(presets or [])
-    if os.environ.get("MAMBA_EDU_QUICK") == "1" and "quick" not in presets:
-        presets.append("quick")
-    for p in presets:
+    cfg = apply_fields(cfg, env_values, f"env settings for {name}")
+    for p in with_quick(presets):
         if p not in EXTRA_PRESETS:
             raise ValueError(f"unknown preset {p!r} for {algo}; valid: {', '.join(EXTRA_PRESETS)}")
         values = EXTRA_PRESETS[p]
         if p == "quick" and cfg.wm_horizon_steps:
             values = {**values, "wm_horizon_steps": values["steps"] // 2}
-        cfg = _apply(cfg, values, f"preset {p}")
-    cfg = _apply(cfg, dict(overrides or {}), "override")
+        cfg = apply_fields(cfg, values, f"preset {p}")
+    cfg = apply_fields(cfg, dict(overrides or {}), "override")
     return cfg.validate()
 
 
@@ -258,7 +248,7 @@ def config_to_dict(cfg: DreamerConfig) -> dict[str, Any]:
 
 
 def config_from_dict(d: dict[str, Any]) -> DreamerConfig:
-    return _apply(DreamerConfig(), d, "saved config").validate()
+    return apply_fields(DreamerConfig(), d, "saved config").validate()
 
 
 __all__ = ["DreamerConfig", "ALGO_PRESETS", "ENV_PRESETS", "EXTRA_PRESETS", "PRESETS", "resolve_config",

@@ -19,10 +19,10 @@ Step counting: one real environment step counts once (16 envs × H steps per PPO
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 from dataclasses import dataclass
 from typing import Any
+
+from mamba_edu.agents.presets import apply_fields, with_quick
 
 
 @dataclass
@@ -307,14 +307,6 @@ EXTRA_PRESETS: dict[str, dict[str, Any]] = {
 PRESETS = {**ALGO_PRESETS, **EXTRA_PRESETS}
 
 
-def _apply(cfg: PPOConfig, values: dict[str, Any], source: str) -> PPOConfig:
-    names = {f.name for f in dataclasses.fields(PPOConfig)}
-    for key in values:
-        if key not in names:
-            raise ValueError(f"{source}: unknown config field {key!r}; valid fields: {', '.join(sorted(names))}")
-    return dataclasses.replace(cfg, **values)
-
-
 def resolve_config(algo: str, env: str, presets: list[str] | None = None,
                    overrides: dict[str, Any] | None = None) -> PPOConfig:
     """Stack algorithm preset → family settings → extra presets → overrides (→ quick mode).
@@ -331,18 +323,15 @@ def resolve_config(algo: str, env: str, presets: list[str] | None = None,
                          "only on state-based tasks (Sec. 4)")
     family, steps = ENV_FAMILY.get(name, ("point", 10_000_000))
     kind = "rl2" if algo == "rl2" else "varibad"
-    cfg = _apply(PPOConfig(), ALGO_PRESETS[algo], f"preset {algo}")
-    cfg = _apply(cfg, {**FAMILY_PRESETS[family][kind], "steps": steps}, f"{family} settings for {name}")
+    cfg = apply_fields(PPOConfig(), ALGO_PRESETS[algo], f"preset {algo}")
+    cfg = apply_fields(cfg, {**FAMILY_PRESETS[family][kind], "steps": steps}, f"{family} settings for {name}")
     if algo == "hyperx":
-        cfg = _apply(cfg, FAMILY_PRESETS[family]["hyperx"], f"{family} HyperX settings for {name}")
-    presets = list(presets or [])
-    if os.environ.get("MAMBA_EDU_QUICK") == "1" and "quick" not in presets:
-        presets.append("quick")
-    for p in presets:
+        cfg = apply_fields(cfg, FAMILY_PRESETS[family]["hyperx"], f"{family} HyperX settings for {name}")
+    for p in with_quick(presets):
         if p not in EXTRA_PRESETS:
             raise ValueError(f"unknown preset {p!r} for {algo}; valid: {', '.join(EXTRA_PRESETS)}")
-        cfg = _apply(cfg, EXTRA_PRESETS[p], f"preset {p}")
-    cfg = _apply(cfg, dict(overrides or {}), "override")
+        cfg = apply_fields(cfg, EXTRA_PRESETS[p], f"preset {p}")
+    cfg = apply_fields(cfg, dict(overrides or {}), "override")
     return cfg.validate()
 
 
