@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 #: Small model and budget (as in the CI learning test), with windows shorter than the meta-episode.
-BASE = dict(deter=64, hidden=32, stoch=8, classes=8, units=64, batch_size=16, seq_len=8, train_ratio=64,
+BASE = dict(deter=64, hidden=32, stoch=8, classes=8, units=64, batch_size=16, seq_len=8, train_ratio=32,
             num_envs=8, imag_horizon=5, imag_starts=16, actor_lr=1e-3, critic_lr=1e-3, model_lr=1e-3,
             prefill=480, eval_tasks=50, final_tasks=200, threads=1, burn_in=4, state_stride=4)
 
