@@ -175,6 +175,21 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from mamba_edu.sweep import SweepError, SweepInterrupted, run_sweep
+
+    try:
+        result = run_sweep(args.spec, out=args.out, address=args.address, max_concurrent=args.max_concurrent,
+                           dry_run=args.dry_run, report_every=args.report_every)
+    except SweepInterrupted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 130
+    except SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0 if args.dry_run or result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mamba_edu.agents.dreamer.config import EXTRA_PRESETS as DREAMER_PRESETS
     from mamba_edu.agents.ppo.config import EXTRA_PRESETS as PPO_PRESETS
@@ -225,6 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--run", required=True, nargs="+", metavar="DIR")
     tb.add_argument("--format", choices=["markdown", "latex"], default="markdown")
     tb.set_defaults(func=cmd_table)
+    sw = sub.add_parser("sweep", help="run a sweep spec (algorithms × envs × seeds × variants) on Ray; "
+                                      "needs the [sweep] extra")
+    sw.add_argument("spec", metavar="SPEC.yaml", help="sweep spec (see experiments/ and docs/sweeps.md)")
+    sw.add_argument("--address", help="an existing Ray cluster (default: a local Ray instance on this machine)")
+    sw.add_argument("--out", help="sweep directory (default runs/sweeps/NAME); re-launching with the same one "
+                                  "skips finished trials and resumes interrupted ones")
+    sw.add_argument("--max-concurrent", type=int, metavar="N", help="at most N trials at once "
+                    "(default: the spec's max_concurrent, else as many as the CPUs/GPUs allow)")
+    sw.add_argument("--dry-run", action="store_true", help="validate the spec and list the trials; start nothing")
+    sw.add_argument("--report-every", type=float, default=30.0, metavar="S",
+                    help="seconds between status lines (default 30)")
+    sw.set_defaults(func=cmd_sweep)
     return p
 
 

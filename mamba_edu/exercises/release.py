@@ -1,0 +1,220 @@
+"""Build the student notebooks from the reference solutions (``python -m mamba_edu.exercises release``).
+
+The instructor edits only the solution notebooks (``exercises/solutions/NN_topic.ipynb``). In
+their code cells, each part the students must write sits between two marker lines::
+
+    def belief_update(problem, belief, state, action, reward, next_state):
+        \"\"\"...\"\"\"
+        ### BEGIN SOLUTION
+        ...reference code...
+        ### END SOLUTION
+
+The release replaces every such block by a stub at the marker's indentation::
+
+        # TODO: your code here
+        raise NotImplementedError("TODO: belief_update")
+
+(the name is that of the enclosing ``def``/``class``), so that the released notebook still runs
+from top to bottom and each ``check(...)`` reports "not implemented yet". Markdown cells may hold
+written model answers between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``; they
+become "*Your answer here.*". A code cell tagged ``solution`` is replaced as a whole by a TODO
+comment. Everything else (explanations, ``check(...)`` calls, demos) is copied unchanged;
+outputs and execution counts are cleared.
+
+Checks made while releasing: every BEGIN has its END, no marker survives, the notebook names a
+known assignment (metadata ``mamba_edu.assignment`` or the file name), and every question of that
+assignment is checked by a ``check("question", ...)`` call somewhere in the notebook.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
+ANSWER_STUB = "*Your answer here.*"
+_DEF = re.compile(r"^\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
+
+
+class ReleaseError(ValueError):
+    """A solution notebook cannot be released (the message says which cell and why)."""
+
+
+@dataclass
+class Released:
+    source: Path
+    target: Path
+    assignment: str
+    n_stubs: int
+    changed: bool
+
+
+def assignment_of(nb, path: Path) -> str | None:
+    """The assignment a notebook belongs to: its metadata, else a known id in its file name."""
+    from mamba_edu.exercises import ASSIGNMENTS
+
+    name = (nb.get("metadata", {}).get("mamba_edu", {}) or {}).get("assignment")
+    if name in ASSIGNMENTS:
+        return name
+    for known in ASSIGNMENTS:
+        if known in path.name:
+            return known
+    return None
+
+
+def _enclosing_class(lines: list[str], index: int, indent: int) -> str | None:
+    for k in range(index - 1, -1, -1):
+        line = lines[k]
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            m = _DEF.match(line)
+            return m.group(2) if m and m.group(1) == "class" else None
+    return None
+
+
+def _enclosing_function(lines: list[str], index: int, indent: int) -> str | None:
+    """Name of the ``def`` whose body line ``index`` (indented by ``indent``) belongs to, else None
+    (``Class.method`` for methods)."""
+    for k in range(index - 1, -1, -1):
+        line = lines[k]
+        if not line.strip():
+            continue
+        own = len(line) - len(line.lstrip())
+        if own < indent:
+            m = _DEF.match(line)
+            if m:
+                if m.group(1) != "def":
+                    return None
+                owner = _enclosing_class(lines, k, own) if own else None
+                return f"{owner}.{m.group(2)}" if owner else m.group(2)
+            if not line.lstrip().startswith(("#", "@")):
+                indent = own  # a block inside the function (if/for/with): keep looking outwards
+    return None
+
+
+def strip_code(source: str, where: str) -> tuple[str, int]:
+    """Replace the solution blocks of one code cell by stubs; returns (new source, number of stubs)."""
+    lines = source.split("\n")
+    out: list[str] = []
+    i, n = 0, 0
+    while i < len(lines):
+        line = lines[i]
+        if END in line and BEGIN not in line:
+            raise ReleaseError(f"{where}, line {i + 1}: '{END}' without a '{BEGIN}' before it")
+        if BEGIN not in line:
+            out.append(line)
+            i += 1
+            continue
+        indent_str = line[: len(line) - len(line.lstrip())]
+        j = i + 1
+        while j < len(lines) and END not in lines[j]:
+            if BEGIN in lines[j]:
+                raise ReleaseError(f"{where}, line {j + 1}: a second '{BEGIN}' before the '{END}' of line {i + 1}")
+            j += 1
+        if j == len(lines):
+            raise ReleaseError(f"{where}, line {i + 1}: '{BEGIN}' has no matching '{END}'")
+        name = _enclosing_function(lines, i, len(indent_str)) if indent_str else None
+        if name is None:
+            raise ReleaseError(f"{where}, line {i + 1}: a solution block must sit inside a function body (its stub "
+                               f"raises NotImplementedError, which must happen when the function is called, not "
+                               f"when the cell runs)")
+        out.append(f"{indent_str}# TODO: your code here")
+        out.append(f'{indent_str}raise NotImplementedError("TODO: {name}")')
+        n += 1
+        i = j + 1
+    return "\n".join(out), n
+
+
+def strip_markdown(source: str, where: str) -> tuple[str, int]:
+    lines = source.split("\n")
+    out: list[str] = []
+    i, n = 0, 0
+    while i < len(lines):
+        if BEGIN not in lines[i]:
+            if END in lines[i]:
+                raise ReleaseError(f"{where}, line {i + 1}: '{END}' without a '{BEGIN}' before it")
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and END not in lines[j]:
+            j += 1
+        if j == len(lines):
+            raise ReleaseError(f"{where}, line {i + 1}: '{BEGIN}' has no matching '{END}'")
+        out.append(ANSWER_STUB)
+        n += 1
+        i = j + 1
+    return "\n".join(out), n
+
+
+def student_version(nb, path: Path):
+    """The student notebook built from solution notebook ``nb`` (a new object), and the number of stubs."""
+    from mamba_edu.exercises import assignment_questions
+
+    assignment = assignment_of(nb, path)
+    if assignment is None:
+        raise ReleaseError(f"{path.name}: unknown assignment; set metadata mamba_edu.assignment or name the file "
+                           f"after the assignment (NN_topic.ipynb)")
+    out = copy.deepcopy(nb)
+    n_stubs = 0
+    for k, cell in enumerate(out.cells):
+        where = f"{path.name}, cell {k}"
+        if cell.cell_type == "code":
+            if "solution" in cell.get("metadata", {}).get("tags", []):
+                cell.source = "# TODO: write this cell"
+                cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "solution"]
+                n_stubs += 1
+            else:
+                cell.source, n = strip_code(cell.source, where)
+                n_stubs += n
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.cell_type == "markdown":
+            cell.source, n = strip_markdown(cell.source, where)
+            n_stubs += n
+        if BEGIN in cell.source or END in cell.source:  # pragma: no cover - guarded above
+            raise ReleaseError(f"{where}: a solution marker survived the release")
+    code = "\n".join(c.source for c in out.cells if c.cell_type == "code")
+    missing = [q.id for q in assignment_questions(assignment)
+               if not re.search(r"check\(\s*['\"]" + re.escape(q.id) + r"['\"]", code)]
+    if missing:
+        raise ReleaseError(f"{path.name}: no check(...) call for question(s) {missing} of {assignment}")
+    if n_stubs == 0:
+        raise ReleaseError(f"{path.name}: no '{BEGIN}' blocks: nothing for the students to do")
+    meta = dict(out.metadata.get("mamba_edu", {}) or {})
+    meta.update(assignment=assignment, kind="student")
+    out.metadata["mamba_edu"] = meta
+    return out, n_stubs
+
+
+def release(solutions: Path, out_dir: Path, only: list[str] | None = None, check: bool = False) -> list[Released]:
+    """Write (or, with ``check``, compare) the student notebook of every solution notebook in ``solutions``."""
+    import nbformat
+
+    solutions, out_dir = Path(solutions), Path(out_dir)
+    if not solutions.is_dir():
+        raise ReleaseError(f"solutions folder {solutions} does not exist")
+    if out_dir.resolve() == solutions.resolve():
+        raise ReleaseError("the output folder must differ from the solutions folder (it would overwrite them)")
+    paths = sorted(p for p in solutions.glob("*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(name in p.name for name in only)]
+        if not paths:
+            raise ReleaseError(f"no solution notebook in {solutions} matches {only}")
+    if not paths:
+        raise ReleaseError(f"no .ipynb files in {solutions}")
+    results = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        student, n = student_version(nb, path)
+        text = nbformat.writes(student)
+        if not text.endswith("\n"):
+            text += "\n"
+        target = out_dir / path.name
+        old = target.read_text(encoding="utf-8") if target.exists() else None
+        changed = old != text
+        if not check and changed:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        results.append(Released(path, target, student.metadata["mamba_edu"]["assignment"], n, changed))
+    return results
