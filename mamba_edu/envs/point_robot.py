@@ -14,7 +14,8 @@ Spec
     * reward: 1 − ‖p − g‖ when ‖p − g‖ ≤ 0.2 (the goal radius, boundary included), else 0 —
       sparse, so the goal must be searched for along the arc;
     * no termination; K = 3 sub-episodes of T = 100 steps (H = 300) in a meta-episode
-      (the paper's App. C uses K = 2; ``gym.make(id, K=2)`` reproduces it);
+      (the paper's App. C text says K = 2, but its reported 242.2 needs three sub-episodes and the
+      authors' released configuration uses 3; ``gym.make(id, K=2)`` gives the two-sub-episode version);
     * ``render_mode="rgb_array"``: a 128×128 numpy raster (unit circle, goal disc, robot).
 
 Bayes-optimal behaviour: sweep the arc in the first sub-episode until the reward appears, then
