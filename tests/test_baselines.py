@@ -385,6 +385,10 @@ def test_cli_train_varibad_local_run_directory(tmp_path, capsys):
     assert final["n_tasks"] == 50 and len(final["sub_episode_returns_mean"]) == 4
     assert cli_main(["evaluate", "--run", str(out), "--tasks", "10"]) == 0
     assert json.loads(capsys.readouterr().out)["n_tasks"] == 10
+    assert json.loads((out / "final.json").read_text()) == final      # evaluate only prints by default
+    assert cli_main(["evaluate", "--run", str(out), "--tasks", "10", "--write-final"]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "final.json").read_text())["n_tasks"] == 10
     # TensorBoard groups
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -1,6 +1,7 @@
 """Training loop, learning, resume and checkpoint tests on the MetaBandit (issue #3, item 7)."""
 import csv
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -134,3 +135,21 @@ def test_cli_errors(capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         cli_main(["train", "--algo", "nope", "--env", "Rooms-3"])
     assert e.value.code == 2
+
+
+def test_quick_runs_record_quick_and_reload_outside_quick_mode(tmp_path, monkeypatch):
+    """A run trained under MAMBA_EDU_QUICK=1 records the ``quick`` preset and reloads without it set;
+    a run trained without it reloads (and resumes) unchanged when MAMBA_EDU_QUICK=1 is set later."""
+    over = {"steps": 320, "eval_every": 320, "prefill": 320, "num_envs": 8, "eval_tasks": 8, "final_tasks": 8,
+            "threads": 1}                                  # sizes left to the presets: quick changes them
+    monkeypatch.setenv("MAMBA_EDU_QUICK", "1")
+    quick = train("dreamer-tune", "MetaBandit", overrides=over, out=tmp_path / "quick", progress=False)
+    assert "quick" in json.loads((quick / "config.json").read_text())["presets"]
+    monkeypatch.delenv("MAMBA_EDU_QUICK")
+    cfg, _, _ = load_learner(quick)                       # raised a size mismatch before the fix
+    assert cfg.deter == 64                                # the quick preset's size
+    plain = train("dreamer-tune", "MetaBandit", overrides=over, out=tmp_path / "plain", progress=False)
+    assert "quick" not in json.loads((plain / "config.json").read_text())["presets"]
+    monkeypatch.setenv("MAMBA_EDU_QUICK", "1")
+    cfg2, _, _ = load_learner(plain)
+    assert json.loads(json.dumps(asdict(cfg2), default=str)) == json.loads((plain / "config.json").read_text())["config"]

@@ -14,8 +14,10 @@ meta-episode batches, so a resumed run reproduces the uninterrupted one exactly 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -36,16 +38,60 @@ class TrainingError(RuntimeError):
     pass
 
 
-def build(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None):
+@contextlib.contextmanager
+def _without_env_quick():
+    """Ignore ``MAMBA_EDU_QUICK`` while rebuilding a saved run: its record says whether it was quick."""
+    saved = os.environ.pop("MAMBA_EDU_QUICK", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MAMBA_EDU_QUICK"] = saved
+
+
+def _as_json(x: Any) -> Any:
+    return json.loads(json.dumps(x, default=str))
+
+
+def saved_presets(saved: dict[str, Any]) -> list[str]:
+    """The presets that rebuild a saved run exactly, whatever ``MAMBA_EDU_QUICK`` is now.
+
+    Runs record the presets they used, ``quick`` included. Runs written before that was so may have
+    had ``quick`` added silently by the environment variable: if the recorded resolved config only
+    matches with ``quick``, it is added back.
+    """
+    from mamba_edu.agents import registry
+
+    presets = list(saved.get("presets") or [])
+    if "quick" in presets or "config" not in saved:
+        return presets
+    with _without_env_quick():
+        for candidate in (presets, presets + ["quick"]):
+            try:
+                cfg = registry.resolve_config(saved["algo"], saved["env"], candidate, saved["overrides"])
+            except ValueError:
+                continue
+            if _as_json(asdict(cfg)) == _as_json(saved["config"]):
+                return candidate
+    return presets
+
+
+def build(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None,
+          quick_from_env: bool = True):
     """Resolve the config and build (cfg, learner, batched env) for ``algo`` on ``env_name``.
 
     Seeds torch and numpy from ``cfg.seed`` first, so the same seed gives the same initial weights.
+    ``quick_from_env=False`` ignores ``MAMBA_EDU_QUICK`` (rebuilding a saved run from its record).
     """
     from mamba_edu.agents import registry
     from mamba_edu.envs import make_batched, short_name
 
     name = short_name(env_name)
-    cfg = registry.resolve_config(algo, name, presets, overrides)
+    if quick_from_env:
+        cfg = registry.resolve_config(algo, name, presets, overrides)
+    else:
+        with _without_env_quick():
+            cfg = registry.resolve_config(algo, name, presets, overrides)
     _set_seeds(cfg.seed, cfg.threads)
     env = make_batched(name, cfg.num_envs, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
     learner = registry.build_learner(algo, cfg, env)
@@ -79,7 +125,7 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
             raise TrainingError(f"--resume: no checkpoint at {latest}")
         saved = read_config(out)
         algo, name = saved["algo"], saved["env"]
-        presets, overrides = saved["presets"], saved["overrides"]
+        presets, overrides = saved_presets(saved), saved["overrides"]
     else:
         name = short_name(env_name)
         out = Path(out) if out is not None else Path("runs") / (
@@ -88,7 +134,11 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
         if latest.exists():
             raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
 
-    cfg, learner, env = build(algo, name, presets, overrides)
+    if not resume:
+        from mamba_edu.agents.presets import with_quick
+
+        presets = with_quick(presets)      # record ``quick`` when MAMBA_EDU_QUICK=1 added it
+    cfg, learner, env = build(algo, name, presets, overrides, quick_from_env=not resume)
     write_config(out, {"algo": algo, "env": name, "presets": list(presets or []), "overrides": dict(overrides or {}),
                        "config": asdict(cfg), "K": env.K, "T": env.T})
     metrics_csv = MetricsCSV(out / "metrics.csv", env.K)
@@ -193,20 +243,22 @@ def load_learner(run: str | Path, which: str = "best"):
     """Rebuild the learner of a run directory from ``checkpoints/{which}.pt`` (cfg, learner)."""
     run = Path(run)
     saved = read_config(run)
-    cfg, learner, env = build(saved["algo"], saved["env"], saved["presets"], saved["overrides"])
+    cfg, learner, env = build(saved["algo"], saved["env"], saved_presets(saved), saved["overrides"],
+                              quick_from_env=False)
     env.close()
     state = checkpoint.load(run / "checkpoints" / f"{which}.pt")
     learner.load_state_dict(state["learner"])
     return cfg, learner, saved
 
 
-def final_test(run: str | Path, n_tasks: int = 1000, which: str = "best") -> dict[str, Any]:
-    """Evaluate the best checkpoint on ``n_tasks`` held-out tasks and write ``final.json``."""
+def final_test(run: str | Path, n_tasks: int = 1000, which: str = "best", write: bool = True) -> dict[str, Any]:
+    """Evaluate the best checkpoint on ``n_tasks`` held-out tasks; ``write``: save it as ``final.json``."""
     run = Path(run)
     cfg, learner, saved = load_learner(run, which)
     torch.manual_seed(FINAL_SEED)
     result = evaluate(learner.eval_policy(), saved["env"], n_tasks=n_tasks, seed=FINAL_SEED,
                       batch_size=min(n_tasks, 100), reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
     result.update(algo=saved["algo"], env=saved["env"], checkpoint=which)
-    (run / "final.json").write_text(json.dumps(result, indent=2))
+    if write:
+        (run / "final.json").write_text(json.dumps(result, indent=2))
     return result
