@@ -109,6 +109,17 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    from mamba_edu.pretrained import list_pretrained, pretrained_run
+
+    if args.name is None:
+        for name, text in list_pretrained().items():
+            print(f"{name:22s} {text}")
+    else:
+        print(pretrained_run(args.name))
+    return 0
+
+
 PLOT_KINDS = ("curves", "sub-episodes", "behaviour", "heatmap", "animation")
 
 
@@ -224,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo_output")
     d.set_defaults(func=cmd_demo)
     sub.add_parser("envs", help="list the registered environments").set_defaults(func=cmd_envs)
+    pt = sub.add_parser("pretrained", help="list the shipped pre-trained runs, or print one's run directory")
+    pt.add_argument("name", nargs="?", help="a shipped run (prints its directory, usable as --run DIR)")
+    pt.set_defaults(func=cmd_pretrained)
     pl = sub.add_parser("plot", help="figures from run directories: " + ", ".join(PLOT_KINDS))
     pl.add_argument("kind", metavar="KIND", help="curves (Fig. 3), sub-episodes (Fig. 4), behaviour (Fig. 1), "
                     "heatmap (Fig. 2, Rooms-N) or animation (GIF/MP4 of one meta-episode)")

@@ -179,3 +179,15 @@ def test_shipped_rooms_runs_draw_heatmaps():
         free = ~np.isnan(trace.maps[0])
         assert trace.maps.shape[0] == 200 and free.any()
         assert np.all((trace.maps[:, free] >= 0) & (trace.maps[:, free] <= 1))
+
+
+def test_cli_lists_and_locates_shipped_runs(capsys):
+    from mamba_edu.cli import main as cli_main
+
+    assert cli_main(["pretrained"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in NAMES)
+    assert cli_main(["pretrained", "metabandit_mamba"]) == 0
+    assert capsys.readouterr().out.strip() == str(pretrained_run("metabandit_mamba"))
+    assert cli_main(["pretrained", "nope"]) == 2
+    assert "valid: " in capsys.readouterr().err
