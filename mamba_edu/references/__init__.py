@@ -3,7 +3,8 @@
 * Rooms-N: the exact Bayes-optimal expected meta-episode return (belief over goal corners,
   exact enumeration) and a scripted policy that achieves it;
 * PointRobot, PointRobotWind, EscapeRoom: a strong scripted explore-then-exploit policy and its
-  return measured over 1000 held-out tasks.
+  return measured over 1000 held-out tasks;
+* MetaBandit: the exact Bayes-optimal return and the scripted policy that attains it.
 
 Every reference policy is a :class:`mamba_edu.rollout.BatchPolicy` that sees only the
 observation (position, previous reward, time) — never the task — so it is a real meta-RL
@@ -23,6 +24,7 @@ _MODULES = {
     "PointRobotWind": "mamba_edu.references.point_robot",
     "EscapeRoom": "mamba_edu.references.escape_room",
     **{f"Rooms-{n}": "mamba_edu.references.rooms" for n in range(1, 9)},
+    "MetaBandit": "mamba_edu.references.bandit",
 }
 
 
