@@ -87,11 +87,8 @@ def build(algo: str, env_name: str, presets: list[str] | None = None, overrides:
     from mamba_edu.envs import make_batched, short_name
 
     name = short_name(env_name)
-    if quick_from_env:
+    with contextlib.nullcontext() if quick_from_env else _without_env_quick():
         cfg = registry.resolve_config(algo, name, presets, overrides)
-    else:
-        with _without_env_quick():
-            cfg = registry.resolve_config(algo, name, presets, overrides)
     _set_seeds(cfg.seed, cfg.threads)
     env = make_batched(name, cfg.num_envs, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
     learner = registry.build_learner(algo, cfg, env)
@@ -137,8 +134,8 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
     if not resume:
         from mamba_edu.agents.presets import with_quick
 
-        presets = with_quick(presets)      # record ``quick`` when MAMBA_EDU_QUICK=1 added it
-    cfg, learner, env = build(algo, name, presets, overrides, quick_from_env=not resume)
+        presets = with_quick(presets)      # record ``quick`` when MAMBA_EDU_QUICK=1 adds it
+    cfg, learner, env = build(algo, name, presets, overrides, quick_from_env=False)   # presets say it all
     write_config(out, {"algo": algo, "env": name, "presets": list(presets or []), "overrides": dict(overrides or {}),
                        "config": asdict(cfg), "K": env.K, "T": env.T})
     metrics_csv = MetricsCSV(out / "metrics.csv", env.K)
