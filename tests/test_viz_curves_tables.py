@@ -102,7 +102,8 @@ def test_reference_lines():
     value, label, subs = reference_line("Rooms-3")
     assert value == pytest.approx(ROOMS3_BAYES_OPTIMAL) and label == "exact Bayes-optimal" and len(subs) == 2
     assert reference_line("PointRobot", n_tasks=50)[1] == "scripted reference"
-    assert reference_line("MetaBandit") is None
+    assert reference_line("MetaBandit")[:2] == (19.5, "exact Bayes-optimal")
+    assert reference_line("Reacher-1") is None                      # no reference defined
 
 
 def test_curves_figure_two_panels_and_ceiling(tmp_path, runs):

@@ -190,7 +190,8 @@ def reference_line(env: str, n_tasks: int = 1000) -> tuple[float, str, list[floa
     """(return, label, per-sub-episode returns) of ``env``'s reference, or None where none is defined.
 
     Rooms-N: exact Bayes-optimal total (its sub-episode split is the Bayes-optimal scripted policy's
-    mean over ``n_tasks`` tasks); PointRobot/PointRobotWind/EscapeRoom: the scripted reference policy.
+    mean over ``n_tasks`` tasks) and MetaBandit (exact 19.5); PointRobot/PointRobotWind/EscapeRoom: the
+    scripted reference policy.
     """
     ref = _reference(env, n_tasks)
     if ref is None:
