@@ -135,6 +135,8 @@ def probe(agent, start: dict) -> dict:
 
     def out_grad(gs):
         tot = sum(g for g in gs[:n_out] if g is not None)
+        if isinstance(tot, int):  # std_head_detached: the output layer is applied by hand, no hook output
+            return torch.full((2 * A,), float("nan"))
         return tot.reshape(-1, 2 * A).sum(0)  # summed over the batch: the total push on the output
 
     def pnorm(gs):

@@ -6,6 +6,7 @@ import torch
 from mamba_edu.agents.dreamer.actor_critic import ReturnNormalizer, lambda_returns
 from mamba_edu.agents.dreamer.config import ALGO_PRESETS, DreamerConfig, resolve_config
 from mamba_edu.agents.dreamer.distributions import (
+    BoundedNormal,
     TwoHot,
     gumbel_noise,
     onehot_straight_through,
@@ -271,3 +272,36 @@ def test_dynamics_actor_gradient_flows_through_returns_not_baseline():
     g, w = torch.cat([x.flatten() for x in got]), torch.cat([x.flatten() for x in want])
     cosine = torch.dot(g, w) / (g.norm() * w.norm())
     assert cosine.item() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("detached", [False, True])
+def test_std_head_detached_keeps_entropy_off_the_mean(detached):
+    """With ``std_head_detached`` the policy is the same function of the same parameters, but the
+    entropy bonus's gradient reaches only the std's rows of the output layer; with the shared head
+    (DreamerV3) it also reaches the hidden layers, which is what drifts the mean."""
+    from mamba_edu.agents.dreamer.actor_critic import ActorCritic
+
+    torch.manual_seed(0)
+    cfg = resolve_config("mamba", "PointRobot", ["cpu"], {"std_head_detached": detached})
+    ac = ActorCritic(cfg, feat_dim=12, action_dim=2, discrete=False)
+    feat = torch.randn(64, 12)
+    dist = ac.policy(feat)
+    with torch.no_grad():  # same function as the shared head
+        mean_raw, std_raw = ac.actor(feat).chunk(2, -1)
+        ref = BoundedNormal(mean_raw, std_raw)
+    assert torch.allclose(dist.mean, ref.mean, atol=1e-6) and torch.allclose(dist.std, ref.std, atol=1e-6)
+
+    ac.actor.zero_grad()
+    dist.entropy().mean().backward()
+    out = ac.actor[-1]
+    hidden_grad = sum(float(p.grad.abs().sum()) for p in ac.actor[:-1].parameters() if p.grad is not None)
+    assert float(out.weight.grad[:2].abs().sum()) == 0.0  # the mean's rows never see the entropy
+    assert float(out.weight.grad[2:].abs().sum()) > 0.0  # the std's rows do
+    if detached:
+        assert hidden_grad == 0.0
+    else:
+        assert hidden_grad > 0.0
+
+    ac.actor.zero_grad()  # the mean still trains the hidden layers in both modes
+    ac.policy(feat).mean.sum().backward()
+    assert sum(float(p.grad.abs().sum()) for p in ac.actor[:-1].parameters() if p.grad is not None) > 0.0

@@ -153,3 +153,21 @@ def test_quick_runs_record_quick_and_reload_outside_quick_mode(tmp_path, monkeyp
     monkeypatch.setenv("MAMBA_EDU_QUICK", "1")
     cfg2, _, _ = load_learner(plain)
     assert json.loads(json.dumps(asdict(cfg2), default=str)) == json.loads((plain / "config.json").read_text())["config"]
+
+
+def test_unfinished_horizon_schedule_warns_with_the_prefix_reached(monkeypatch):
+    """A run shorter than N_WM would silently train the world model on prefixes only: it warns."""
+    import warnings
+
+    from mamba_edu.agents.dreamer.config import resolve_config
+    from mamba_edu.training.loop import warn_unfinished_schedule
+
+    monkeypatch.delenv("MAMBA_EDU_QUICK", raising=False)
+    short = resolve_config("mamba", "Rooms-3", ["cpu"], {"steps": 400_000})
+    with pytest.warns(UserWarning, match=r"wm_horizon_steps=2500000.*first 74 of the 200 steps"):
+        warn_unfinished_schedule(short, 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_unfinished_schedule(resolve_config("mamba", "Rooms-3", ["cpu"], {"steps": 3_000_000}), 200)
+        warn_unfinished_schedule(resolve_config("mamba", "Rooms-3", ["cpu", "no-schedule"], {"steps": 400_000}), 200)
+        warn_unfinished_schedule(resolve_config("dreamer-tune", "Rooms-3", ["cpu"], {"steps": 400_000}), 200)

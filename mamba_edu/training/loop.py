@@ -19,6 +19,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -102,6 +103,25 @@ def _set_seeds(seed: int, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def warn_unfinished_schedule(cfg: Any, full_length: int) -> None:
+    """Warn when MAMBA's world-model horizon schedule (paper Sec. 3.3) cannot finish within the run.
+
+    The per-env N_WM values are the paper's, for its full budgets; a shorter run would train the
+    world model on a prefix of each meta-episode only, never on its later sub-episodes.
+    """
+    n_wm = getattr(cfg, "wm_horizon_steps", 0)
+    if not getattr(cfg, "full_context", False) or not n_wm or n_wm <= cfg.steps:
+        return
+    from mamba_edu.agents.dreamer.replay import wm_horizon
+
+    reached = wm_horizon(cfg.steps, full_length, cfg.wm_horizon_initial, n_wm)
+    warnings.warn(f"the world-model horizon schedule runs over wm_horizon_steps={n_wm} env steps but this run "
+                  f"trains for steps={cfg.steps}: the world model will only see the first {reached} of the "
+                  f"{full_length} steps of each meta-episode. Scale it to the budget (e.g. --set "
+                  f"wm_horizon_steps={int(0.8 * cfg.steps)}, the paper's Rooms ratio) or --preset no-schedule.",
+                  stacklevel=2)
+
+
 def train(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None,
           out: str | Path | None = None, resume: bool = False, progress: bool = True,
           callback: Callable[[dict[str, Any]], None] | None = None, stop_after_steps: int | None = None) -> Path:
@@ -136,6 +156,7 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
 
         presets = with_quick(presets)      # record ``quick`` when MAMBA_EDU_QUICK=1 adds it
     cfg, learner, env = build(algo, name, presets, overrides, quick_from_env=False)   # presets say it all
+    warn_unfinished_schedule(cfg, env.K * env.T)
     write_config(out, {"algo": algo, "env": name, "presets": list(presets or []), "overrides": dict(overrides or {}),
                        "config": asdict(cfg), "K": env.K, "T": env.T})
     metrics_csv = MetricsCSV(out / "metrics.csv", env.K)

@@ -82,10 +82,19 @@ class ActorCritic(nn.Module):
         self.actor_grad = ("reinforce" if discrete else "dynamics") if grad == "auto" else grad
 
     def policy(self, feat: torch.Tensor):
-        out = self.actor(feat)
         if self.discrete:
-            return OneHotPolicy(out, self.cfg.unimix)
-        mean, std = out.chunk(2, -1)
+            return OneHotPolicy(self.actor(feat), self.cfg.unimix)
+        if not self.cfg.std_head_detached:
+            mean, std = self.actor(feat).chunk(2, -1)
+            return BoundedNormal(mean, std)
+        # The std reads the hidden features through a stop-gradient: its gradients (the entropy
+        # bonus's above all) train only the std's rows of the output layer and cannot move the mean
+        # through the shared layers. Same parameters as the shared head, so checkpoints interchange.
+        hidden = self.actor[:-1](feat)
+        out_layer = self.actor[-1]
+        a = self.action_dim
+        mean = nn.functional.linear(hidden, out_layer.weight[:a], out_layer.bias[:a])
+        std = nn.functional.linear(hidden.detach(), out_layer.weight[a:], out_layer.bias[a:])
         return BoundedNormal(mean, std)
 
     def value(self, feat: torch.Tensor, slow: bool = False) -> torch.Tensor:

@@ -66,6 +66,11 @@ class DreamerConfig:
     """Adam learning rate of the actor."""
     critic_lr: float = 3e-5
     """Adam learning rate of the critic."""
+    std_head_detached: bool = False
+    """Continuous actions: the policy's std reads the actor's hidden features through a stop-gradient,
+    so the entropy bonus trains only the std's output weights and cannot drift the mean through the
+    shared layers (mamba-edu's change, see docs/benchmarks.md §PointRobot; DreamerV3 and the paper
+    share the layers: False)."""
     ac_grad_clip: float = 100.0
     """Gradient-norm clip of actor and critic."""
     slow_critic_fraction: float = 0.02
