@@ -358,8 +358,9 @@ def update_reward_map(artists: dict[str, Any], trace: RewardTrace, t: int) -> No
     x, y = trace.xy[t]
     artists["agent"].set_data([x], [y])
     prefix = f"({artists['letter']}) " if artists.get("letter") else ""
-    artists["ax"].set_title(f"{prefix}t = {t} (sub-episode {int(trace.sub_episode[t]) + 1}), "
-                            f"at agent: {trace.current[t]:.2f}", fontsize=7.5)
+    # Two short lines: Rooms-1/2 panels are narrow, and one long line ran into the next title.
+    artists["ax"].set_title(f"{prefix}t = {t}, sub-episode {int(trace.sub_episode[t]) + 1}\n"
+                            f"r̂ at agent: {trace.current[t]:.2f}", fontsize=7.5)
 
 
 def _map_columns(layout: RoomsLayout, n: int, width_in: float = 11.0) -> int:
