@@ -56,7 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         given = [flag for flag, v in (("--algo", args.algo), ("--env", args.env), ("--preset", args.preset),
-                                      ("--set", args.set), ("--steps", args.steps), ("--seed", args.seed))
+                                      ("--set", args.set), ("--seed", args.seed))
                  if v is not None]
         if given:
             raise ValueError(f"--resume continues with the run's saved configuration; remove {', '.join(given)}")
@@ -72,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.resume and (args.algo is None or args.env is None):
         raise ValueError("train needs --algo and --env (or --resume --out DIR)")
     out = train(args.algo, args.env, args.preset or [], overrides, out=args.out, resume=args.resume,
-                progress=not args.no_progress)
+                progress=not args.no_progress, extend_steps=args.steps if args.resume else None)
     print(json.dumps({"run": str(out), **json.loads((out / "final.json").read_text())}, indent=2))
     return 0
 
@@ -213,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", action="append", choices=sorted(set(DREAMER_PRESETS) | set(PPO_PRESETS)),
                    help="extra preset stacked on the algorithm's (repeatable); Dreamer/MAMBA: "
                         f"{', '.join(DREAMER_PRESETS)}; VariBAD/HyperX/RL²: {', '.join(PPO_PRESETS)}")
-    t.add_argument("--steps", type=int, help="real env steps (default: the env's paper budget)")
+    t.add_argument("--steps", type=int, help="real env steps (default: the env's paper budget); with --resume: "
+                                               "a larger budget that the run is extended to")
     t.add_argument("--seed", type=int)
     t.add_argument("--out", help="run directory (default runs/ALGO_ENV_sSEED_TIME)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")

@@ -75,6 +75,31 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
         json.loads((part / "final.json").read_text())["return_mean"]
 
 
+def test_resume_with_more_steps_extends_a_finished_run_exactly(tmp_path):
+    """``train --resume --steps N`` on a finished run trains on to N: the same weights, updates and
+    evaluation rows as a run given N from the start; a budget that is not larger is refused."""
+    over = {**TINY, "steps": 1600, "eval_every": 400}
+    full = train("dreamer-tune", "MetaBandit", overrides=over, out=tmp_path / "full", progress=False)
+    short = train("dreamer-tune", "MetaBandit", overrides={**over, "steps": 800}, out=tmp_path / "short",
+                  progress=False)
+    assert (short / "final.json").exists()
+    with pytest.raises(TrainingError, match="must exceed the run's budget of 800"):
+        train(None, None, out=short, resume=True, progress=False, extend_steps=800)
+    train(None, None, out=short, resume=True, progress=False, extend_steps=1600)
+    assert json.loads((short / "config.json").read_text())["config"]["steps"] == 1600
+    # The finished short run evaluated at its old end (800), so the two eval schedules differ after it;
+    # rows at the same env step, and the last row, agree.
+    rows = [{r["env_steps"]: {k: v for k, v in r.items() if k != "wall_s"} for r in _rows(run)} for run in (full, short)]
+    common = sorted(set(rows[0]) & set(rows[1]), key=int)
+    assert len(common) >= 3 and common[-1] == max(rows[0], key=int) == max(rows[1], key=int)
+    assert all(rows[0][k] == rows[1][k] for k in common) and int(common[-1]) >= 1600
+    _, la, _ = load_learner(full, "latest")
+    _, lb, _ = load_learner(short, "latest")
+    for (n, pa), pb in zip(la.agent.wm.named_parameters(), lb.agent.wm.parameters()):
+        assert torch.equal(pa, pb), n
+    assert la.agent.updates == lb.agent.updates > 0
+
+
 def test_checkpoint_atomic_and_corrupt(tmp_path):
     path = tmp_path / "c.pt"
     state = {"a": np.arange(5, dtype=np.int16), "rng": np.random.default_rng(1).bit_generator.state,

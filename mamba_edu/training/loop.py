@@ -124,8 +124,14 @@ def warn_unfinished_schedule(cfg: Any, full_length: int) -> None:
 
 def train(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None,
           out: str | Path | None = None, resume: bool = False, progress: bool = True,
-          callback: Callable[[dict[str, Any]], None] | None = None, stop_after_steps: int | None = None) -> Path:
+          callback: Callable[[dict[str, Any]], None] | None = None, stop_after_steps: int | None = None,
+          extend_steps: int | None = None) -> Path:
     """Train ``algo`` on ``env_name``; returns the run directory.
+
+    ``resume=True`` continues ``out`` from its latest checkpoint with its saved configuration;
+    ``extend_steps`` (only with ``resume``) raises the run's budget to that many env steps first, so a
+    finished run trains on (its final test is redone at the new end). Everything else stays as saved;
+    budget-dependent schedules (HyperX's bonus annealing) follow the new budget from then on.
 
     ``callback(row)`` is called after every evaluation (notebooks draw live curves with it).
     ``stop_after_steps`` interrupts the run at the first batch boundary past that many env
@@ -143,6 +149,14 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
         saved = read_config(out)
         algo, name = saved["algo"], saved["env"]
         presets, overrides = saved_presets(saved), saved["overrides"]
+        if extend_steps is not None:
+            budget = int(saved["config"]["steps"])
+            if extend_steps <= budget:
+                raise TrainingError(f"--steps {extend_steps} with --resume must exceed the run's budget of {budget} "
+                                    f"env steps (it extends the run); omit --steps to just continue it")
+            overrides = {**overrides, "steps": int(extend_steps)}
+    elif extend_steps is not None:
+        raise TrainingError("extend_steps extends a saved run: use it with resume=True")
     else:
         name = short_name(env_name)
         out = Path(out) if out is not None else Path("runs") / (
