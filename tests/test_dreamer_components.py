@@ -305,3 +305,38 @@ def test_std_head_detached_keeps_entropy_off_the_mean(detached):
     ac.actor.zero_grad()  # the mean still trains the hidden layers in both modes
     ac.policy(feat).mean.sum().backward()
     assert sum(float(p.grad.abs().sum()) for p in ac.actor[:-1].parameters() if p.grad is not None) > 0.0
+
+
+@pytest.mark.parametrize("env_id", ["Rooms-1", "PointRobot"])
+def test_actor_critic_losses_reach_only_their_own_parameters(env_id):
+    """``ActorCritic.losses`` shares work between the actor's and the critic's terms (one critic pass
+    when the imagined features carry no graph, heads run on imagined states only). Whatever way a
+    caller backpropagates — even a plain ``backward()`` — the critic's loss must train only the
+    critic, and neither loss may touch the world model. Discrete (REINFORCE) and continuous
+    (dynamics backpropagation) actions."""
+    from mamba_edu.agents.dreamer.agent import DreamerAgent
+    from mamba_edu.envs import make_batched
+
+    torch.manual_seed(0)
+    cfg = resolve_config("mamba", env_id, ["quick"])
+    env = make_batched(env_id, 2)
+    agent = DreamerAgent(cfg, env.single_observation_space, env.single_action_space, env.H)
+    with torch.no_grad():  # zero-initialised output layers would pass no gradient at all
+        for head in (agent.ac.critic, agent.ac.slow_critic, agent.wm.reward_head):
+            head[-1].weight.normal_(0.0, 0.1)
+    start = agent.wm.rssm.initial(32)
+    start = {k: v + 0.1 * torch.randn_like(v) for k, v in start.items()}
+    actor_loss, critic_loss, _ = agent.ac.losses(agent.wm, start)
+    assert agent.ac.actor_grad == ("reinforce" if env_id == "Rooms-1" else "dynamics")
+
+    def grads(module):
+        return [p.grad for p in module.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+
+    critic_loss.backward(retain_graph=True)
+    assert grads(agent.ac.critic), "the critic's loss must train the critic"
+    assert not grads(agent.ac.actor) and not grads(agent.wm)
+    agent.ac.zero_grad(set_to_none=True)
+    actor_loss.backward()
+    assert grads(agent.ac.actor)
+    assert not grads(agent.wm)
+    assert not grads(agent.ac.slow_critic)

@@ -121,13 +121,25 @@ class ActorCritic(nn.Module):
             else:
                 states, actions = rssm.imagine(start, lambda f: self.policy(f.detach()).sample(), cfg.imag_horizon)
             feats = rssm.features(states)
-            rewards = world_model.reward(feats)
-            conts = world_model.cont(feats)
+            # Reward and continue are predicted on *arriving* at a state: the start state's are never
+            # used (its continue is 1 by definition), so the heads run on the imagined states only.
+            rewards = world_model.reward(feats[1:])
+            conts = world_model.cont(feats[1:])
         finally:
             for p in wm_params:
                 p.requires_grad_(True)
-        conts = torch.cat([torch.ones_like(conts[:1]), conts[1:]])
-        values = self.value(feats)
+        rewards = torch.cat([torch.zeros_like(rewards[:1]), rewards])
+        conts = torch.cat([torch.ones_like(conts[:1]), conts])
+        if feats.requires_grad:
+            # "dynamics": the actor's gradient flows through v(s_1..H); the critic's own loss gets a
+            # separate pass on detached features, so it can never reach the actor.
+            values = self.value(feats)
+            critic_logits = self.critic(feats[:-1].detach())
+        else:
+            # "reinforce": the imagined features carry no graph, so one critic pass serves both.
+            all_logits = self.critic(feats)
+            values = TwoHot(all_logits.detach()).mean()
+            critic_logits = all_logits[:-1]
         returns = lambda_returns(rewards, conts, values, cfg.gamma, cfg.lam)  # (H, N)
         weights = torch.cumprod(conts, 0).detach()[:-1]
         scale = self.retnorm.update(returns)
@@ -142,9 +154,8 @@ class ActorCritic(nn.Module):
         else:
             actor_obj = adv
         actor_loss = -(weights * (actor_obj + cfg.entropy * entropy)).mean()
-        critic_feats = feats[:-1].detach()
-        critic_dist = TwoHot(self.critic(critic_feats))
-        slow_target = self.value(critic_feats, slow=True).detach()
+        critic_dist = TwoHot(critic_logits)
+        slow_target = self.value(feats[:-1].detach(), slow=True).detach()
         critic_loss = -(weights * (critic_dist.log_prob(returns.detach())
                                    + cfg.slow_critic_reg * critic_dist.log_prob(slow_target))).mean()
         metrics = {
