@@ -301,8 +301,12 @@ def plot_through_time(trace: RewardTrace, ax, steps: Sequence[int] = (), legend:
     ax.set_ylabel(trace.colour_label, color="tab:green", fontsize=8)
     ax.set_xlabel("time step t", fontsize=8)
     ax.tick_params(labelsize=7)
+    # Labels of nearby steps (e.g. t = 100 and 101) go on staggered rows instead of overlapping.
+    min_gap, last_on_row = 0.04 * trace.H, []
     for letter, t in zip(_LETTERS, steps):
-        ax.annotate(f"({letter})", xy=(t, 1.0), xytext=(t, 1.13), xycoords=ax.get_xaxis_transform(),
+        row = next((i for i, last in enumerate(last_on_row) if t - last >= min_gap), len(last_on_row))
+        last_on_row[row:row + 1] = [t]
+        ax.annotate(f"({letter})", xy=(t, 1.0), xytext=(t, 1.13 + 0.12 * row), xycoords=ax.get_xaxis_transform(),
                     textcoords=ax.get_xaxis_transform(), ha="center", fontsize=7,
                     arrowprops=dict(arrowstyle="->", lw=0.8))
     if legend:
