@@ -64,6 +64,9 @@ def main() -> None:
     T = env.T
     layout = getattr(getattr(env, "proto", None), "layout", None)  # Rooms-N only
     env.close()
+    def rel_gap(h, h0):
+        return (h - h0).norm(dim=-1) / h0.norm(dim=-1).clamp(min=1e-8)
+
     with torch.no_grad():
         batch = agent.context.to_torch({k: v[slots] for k, v in replay.data.items()})
         embed = wm.encoder(batch["obs"])
@@ -81,16 +84,13 @@ def main() -> None:
             return np.stack([rooms_reward_map(agent, {k: v[i, b:b + 1] for k, v in post.items()}, layout,
                                               int(cells[i])) for i in args.steps])
 
-        def gaps(state, c):
+        def gaps(state, c, map_rows):
             post = rssm.observe(embed[c:c + K + 1], batch["prev_action"][c:c + K + 1], state, noise[c:c + K + 1])
-            h, h0 = post["deter"], fresh["deter"][c:c + K + 1]
-            rel = ((h - h0).norm(dim=-1) / h0.norm(dim=-1).clamp(min=1e-8))
-            maps = [belief_maps(post, c, b) for b in range(min(args.maps, len(slots)))] if layout else []
-            return rel, maps
+            rel = rel_gap(post["deter"], fresh["deter"][c:c + K + 1])
+            return rel, [belief_maps(post, c, b) for b in map_rows]
 
-        starts = [c for c in range(stride, T_len - K - 1, stride)]
         rows = {}
-        for c in starts:
+        for c in range(stride, T_len - K - 1, stride):
             j = c // stride
             version = replay.states["version"][slots, j]
             ok = version >= 0
@@ -100,12 +100,13 @@ def main() -> None:
                       "stoch": torch.nn.functional.one_hot(torch.as_tensor(replay.states["stoch"][slots, j]).long(),
                                                            cfg.classes).float()}
             stored["logits"] = torch.zeros_like(stored["stoch"])
-            rel_s, maps_s = gaps(stored, c)
-            rel_b, maps_b = gaps(rssm.initial(len(slots)), c)
+            # maps only for meta-episodes whose stored state at c was written (as the h gaps below)
+            map_rows = np.flatnonzero(ok)[:args.maps] if layout else []
+            rel_s, maps_s = gaps(stored, c, map_rows)
+            rel_b, maps_b = gaps(rssm.initial(len(slots)), c, map_rows)
             fresh_c = {k: v[c:c + K + 1] for k, v in fresh.items()}
-            maps_f = [belief_maps(fresh_c, c, b) for b in range(len(maps_s))]
-            h0 = fresh["deter"][c:c + K + 1]
-            floor = (again["deter"][c:c + K + 1] - h0).norm(dim=-1) / h0.norm(dim=-1).clamp(min=1e-8)
+            maps_f = [belief_maps(fresh_c, c, b) for b in map_rows]
+            floor = rel_gap(again["deter"][c:c + K + 1], fresh["deter"][c:c + K + 1])
             m = torch.as_tensor(ok)
             rows[c] = dict(stored=rel_s[:, m].mean(1), blank=rel_b[:, m].mean(1), floor=floor[:, m].mean(1),
                            age=float((agent.updates - version[ok]).mean()))
