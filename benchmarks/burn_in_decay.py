@@ -30,6 +30,7 @@ import argparse
 import numpy as np
 import torch
 
+from mamba_edu.agents.dreamer.context import stored_state
 from mamba_edu.agents.dreamer.distributions import gumbel_noise
 
 
@@ -96,10 +97,7 @@ def main() -> None:
             ok = version >= 0
             if not ok.any():
                 continue
-            stored = {"deter": torch.as_tensor(replay.states["deter"][slots, j]),
-                      "stoch": torch.nn.functional.one_hot(torch.as_tensor(replay.states["stoch"][slots, j]).long(),
-                                                           cfg.classes).float()}
-            stored["logits"] = torch.zeros_like(stored["stoch"])
+            stored = stored_state(replay.states["deter"][slots, j], replay.states["stoch"][slots, j], cfg.classes)
             # maps only for meta-episodes whose stored state at c was written (as the h gaps below)
             map_rows = np.flatnonzero(ok)[:args.maps] if layout else []
             rel_s, maps_s = gaps(stored, c, map_rows)

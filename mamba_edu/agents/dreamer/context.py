@@ -64,6 +64,14 @@ def _slice_time(x: Any, lo: int, hi: int) -> Any:
     return x[lo:hi]
 
 
+def stored_state(deter: np.ndarray, stoch: np.ndarray, classes: int, device: torch.device | str = "cpu") -> State:
+    """The RSSM state a stored checkpoint stands for: deterministic state ``deter`` (..., deter) and
+    the sampled class index of each latent ``stoch`` (..., stoch) as one-hot vectors. The logits are
+    not stored (a state's successor depends only on deter and the sample); they are zeros."""
+    one_hot = torch.nn.functional.one_hot(torch.as_tensor(stoch, device=device).long(), classes).float()
+    return {"deter": torch.as_tensor(deter, device=device), "stoch": one_hot, "logits": torch.zeros_like(one_hot)}
+
+
 class ContextSampler:
     """Builds each update's :class:`ContextBatch` for the configured strategy."""
 
@@ -168,10 +176,7 @@ class ContextSampler:
         c = got["start"]
         B = len(c)
         rssm = self.wm.rssm
-        deter = torch.as_tensor(got["deter"], device=self.device)
-        stoch = torch.nn.functional.one_hot(torch.as_tensor(got["stoch"], device=self.device).long(),
-                                            cfg.classes).float()
-        state = {"deter": deter, "stoch": stoch, "logits": torch.zeros_like(stoch)}
+        state = stored_state(got["deter"], got["stoch"], cfg.classes, self.device)
         reset_at = torch.as_tensor(np.where(c <= 0, -c, -1), device=self.device)
         with torch.no_grad():
             burn = _slice_time(batch, 0, cfg.burn_in)
