@@ -276,10 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from mamba_edu.training.checkpoint import CheckpointError
-    from mamba_edu.training.loop import TrainingError
+    from mamba_edu.training.loop import TrainingError, TrainingInterrupted
 
     try:
         return args.func(args)
+    except TrainingInterrupted as e:   # Ctrl-C / SIGTERM: the state was saved first
+        print(f"stopped: {e}", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, CheckpointError, TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,11 @@
 """Training loop, learning, resume and checkpoint tests on the MetaBandit (issue #3, item 7)."""
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -9,7 +14,7 @@ import torch
 
 from mamba_edu.cli import main as cli_main
 from mamba_edu.training import checkpoint
-from mamba_edu.training.loop import TrainingError, load_learner, train
+from mamba_edu.training.loop import TrainingError, TrainingInterrupted, load_learner, train
 
 TINY = dict(deter=64, hidden=32, stoch=8, classes=8, units=64, batch_size=16, seq_len=16, train_ratio=64,
             num_envs=8, imag_horizon=5, imag_starts=16, actor_lr=1e-3, critic_lr=1e-3, model_lr=1e-3,
@@ -73,6 +78,58 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     assert la.agent.updates == lb.agent.updates > 0
     assert json.loads((full / "final.json").read_text())["return_mean"] == \
         json.loads((part / "final.json").read_text())["return_mean"]
+
+
+def test_ctrl_c_saves_at_the_batch_boundary_and_resume_is_exact(tmp_path):
+    """The first SIGINT lets the batch of meta-episodes finish, writes the latest checkpoint there and
+    raises TrainingInterrupted; resuming gives exactly the uninterrupted run. The previous SIGINT
+    handler is back afterwards."""
+    over = {**TINY, "steps": 1600, "eval_every": 320}
+    full = train("dreamer-tune", "MetaBandit", overrides=over, out=tmp_path / "full", progress=False)
+
+    def interrupt(row):
+        if row["env_steps"] >= 480:
+            os.kill(os.getpid(), signal.SIGINT)   # what Ctrl-C (or Jupyter's interrupt) sends
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingInterrupted, match="--resume --out") as info:
+        train("dreamer-tune", "MetaBandit", overrides=over, out=tmp_path / "part", progress=False, callback=interrupt)
+    assert signal.getsignal(signal.SIGINT) is before
+    stopped = info.value.env_steps
+    assert stopped == int(_rows(tmp_path / "part")[-1]["env_steps"]) >= 480    # the batch that saw the signal
+    assert checkpoint.load(tmp_path / "part" / "checkpoints" / "latest.pt")["counters"]["env_steps"] == stopped
+    assert not (tmp_path / "part" / "final.json").exists()
+    train(None, None, out=tmp_path / "part", resume=True, progress=False)
+    strip = [[{k: v for k, v in r.items() if k != "wall_s"} for r in _rows(run)] for run in (full, tmp_path / "part")]
+    assert strip[0] == strip[1]
+    _, la, _ = load_learner(full, "latest")
+    _, lb, _ = load_learner(tmp_path / "part", "latest")
+    for (n, pa), pb in zip(la.agent.wm.named_parameters(), lb.agent.wm.parameters()):
+        assert torch.equal(pa, pb), n
+
+
+def test_sigterm_to_the_cli_saves_and_exits_130(tmp_path):
+    """`kill` (SIGTERM) on a running `python -m mamba_edu train` stops it cleanly: exit code 130, a
+    message naming the resume command, and the latest checkpoint written at the stop."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "mamba_edu", "train", "--algo", "dreamer-tune", "--env", "MetaBandit",
+           "--steps", "200000", "--out", str(out), "--no-progress"]
+    for k, v in {**TINY, "eval_every": 320}.items():
+        cmd += ["--set", f"{k}={v}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not ((out / "metrics.csv").exists() and len(_rows(out)) >= 3):   # until training is under way
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "SIGTERM" in err and f"--resume --out {out}" in err
+    saved = checkpoint.load(out / "checkpoints" / "latest.pt")["counters"]["env_steps"]
+    assert int(_rows(out)[-1]["env_steps"]) <= saved < 200000 and not (out / "final.json").exists()
 
 
 def test_resume_with_more_steps_extends_a_finished_run_exactly(tmp_path):

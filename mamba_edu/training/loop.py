@@ -11,6 +11,11 @@ A *learner* (e.g. :class:`mamba_edu.agents.dreamer.learner.DreamerLearner`) prov
 Determinism: training meta-episodes are reset with seeds derived from (seed, batch index), the
 replay and torch RNG states are checkpointed, and checkpoints are taken only between
 meta-episode batches, so a resumed run reproduces the uninterrupted one exactly (tested).
+
+Stopping: the first Ctrl-C (SIGINT, also a Jupyter "interrupt kernel") or SIGTERM asks the loop to
+stop at the end of the current batch of meta-episodes; it then writes the latest checkpoint and
+raises :class:`TrainingInterrupted`, and ``--resume`` continues exactly as if nothing had
+happened. A second Ctrl-C aborts at once (losing what came after the last periodic checkpoint).
 """
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ import contextlib
 import json
 import math
 import os
+import signal
+import sys
+import threading
 import time
 import warnings
 from dataclasses import asdict
@@ -37,6 +45,45 @@ FINAL_SEED = 2_000_029     # the final test's tasks, disjoint stream from traini
 
 class TrainingError(RuntimeError):
     pass
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`train` after a requested stop, once the latest checkpoint holds the state."""
+
+    def __init__(self, out: Path, env_steps: int, signal_name: str) -> None:
+        super().__init__(f"{signal_name}: training stopped at {env_steps} env steps; the state is saved in "
+                         f"{out / 'checkpoints' / 'latest.pt'}; continue with: "
+                         f"python -m mamba_edu train --resume --out {out}")
+        self.out, self.env_steps, self.signal_name = out, env_steps, signal_name
+
+
+class _StopRequests:
+    """While training, turn SIGINT/SIGTERM into a request to stop at the next batch boundary.
+
+    ``signal`` becomes the signal's name once one arrives; a second SIGINT raises
+    ``KeyboardInterrupt`` at once. ``restore()`` puts the previous handlers back. Outside the main
+    thread (where signals cannot be caught) nothing is installed.
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            for s in self._previous:
+                signal.signal(s, self._handler)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        print(f"\n{self.signal}: stopping after this batch of meta-episodes and saving a checkpoint "
+              "(Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+
+    def restore(self) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)  # None: a handler set outside Python
+        self._previous = {}
 
 
 @contextlib.contextmanager
@@ -207,6 +254,7 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
     last_ckpt = time.time()
     t_start = time.time() - counters["wall_s"]
     last_metrics: dict[str, float] | None = None
+    stop = _StopRequests()
     try:
         while counters["env_steps"] < cfg.steps:
             seeds = [cfg.seed * 1_000_000_007 % 2**31 + counters["batches"] * env.num_envs + i
@@ -261,8 +309,12 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
             if stop_after_steps is not None and counters["env_steps"] >= stop_after_steps and not final_batch:
                 save_latest()
                 return out
+            if stop.signal is not None:
+                save_latest()
+                raise TrainingInterrupted(out, counters["env_steps"], stop.signal)
         writer.flush()
     finally:
+        stop.restore()
         if bar is not None:
             bar.close()
         writer.close()
