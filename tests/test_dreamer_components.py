@@ -182,6 +182,10 @@ def test_presets_stack_and_validate(monkeypatch):
     assert (vanilla.stoch, vanilla.classes, vanilla.units) == (32, 32, 512)
     assert vanilla.imag_horizon == 10 and vanilla.actor_lr == 2e-4
     assert set(ALGO_PRESETS) == {"mamba", "dreamer-tune", "dreamer-vanilla"}
+    cpu = resolve_config("mamba", "PointRobot", ["cpu", "stored-state"])
+    long = resolve_config("mamba", "PointRobot", ["cpu", "stored-state", "long-imagination"])
+    assert (long.imag_horizon, long.imag_starts) == (8, 16)    # stacked after cpu, it wins
+    assert long.imag_horizon * long.imag_starts == cpu.imag_horizon * cpu.imag_starts   # same imagined states
     with pytest.raises(ValueError, match="unknown preset 'fast'.*valid"):
         resolve_config("mamba", "Rooms-3", ["fast"])
     with pytest.raises(ValueError, match="gamma must lie in"):
