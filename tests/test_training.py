@@ -26,6 +26,20 @@ def _rows(run):
         return list(csv.DictReader(f))
 
 
+def _rows_without_wall(run):
+    """The evaluation rows of a run, minus wall-clock (the only column two equal runs may differ in)."""
+    return [{k: v for k, v in r.items() if k != "wall_s"} for r in _rows(run)]
+
+
+def _assert_same_latest_state(run_a, run_b):
+    """Both runs' latest checkpoints hold the same world-model weights and update count."""
+    _, la, _ = load_learner(run_a, "latest")
+    _, lb, _ = load_learner(run_b, "latest")
+    for (n, pa), pb in zip(la.agent.wm.named_parameters(), lb.agent.wm.parameters()):
+        assert torch.equal(pa, pb), n
+    assert la.agent.updates == lb.agent.updates > 0
+
+
 @pytest.mark.slow
 def test_mamba_learns_meta_bandit_and_beats_memoryless(tmp_path):
     """MAMBA must remember which arm paid across sub-episodes; without the reward in its
@@ -68,14 +82,8 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     assert not (part / "final.json").exists()
     assert int(_rows(part)[-1]["env_steps"]) <= 800
     train(None, None, out=part, resume=True, progress=False)
-    a, b = _rows(full), _rows(part)
-    strip = [{k: v for k, v in r.items() if k != "wall_s"} for r in a], [{k: v for k, v in r.items() if k != "wall_s"} for r in b]
-    assert strip[0] == strip[1]
-    _, la, _ = load_learner(full, "latest")
-    _, lb, _ = load_learner(part, "latest")
-    for (n, pa), pb in zip(la.agent.wm.named_parameters(), lb.agent.wm.parameters()):
-        assert torch.equal(pa, pb), n
-    assert la.agent.updates == lb.agent.updates > 0
+    assert _rows_without_wall(full) == _rows_without_wall(part)
+    _assert_same_latest_state(full, part)
     assert json.loads((full / "final.json").read_text())["return_mean"] == \
         json.loads((part / "final.json").read_text())["return_mean"]
 
@@ -100,12 +108,8 @@ def test_ctrl_c_saves_at_the_batch_boundary_and_resume_is_exact(tmp_path):
     assert checkpoint.load(tmp_path / "part" / "checkpoints" / "latest.pt")["counters"]["env_steps"] == stopped
     assert not (tmp_path / "part" / "final.json").exists()
     train(None, None, out=tmp_path / "part", resume=True, progress=False)
-    strip = [[{k: v for k, v in r.items() if k != "wall_s"} for r in _rows(run)] for run in (full, tmp_path / "part")]
-    assert strip[0] == strip[1]
-    _, la, _ = load_learner(full, "latest")
-    _, lb, _ = load_learner(tmp_path / "part", "latest")
-    for (n, pa), pb in zip(la.agent.wm.named_parameters(), lb.agent.wm.parameters()):
-        assert torch.equal(pa, pb), n
+    assert _rows_without_wall(full) == _rows_without_wall(tmp_path / "part")
+    _assert_same_latest_state(full, tmp_path / "part")
 
 
 def test_sigterm_to_the_cli_saves_and_exits_130(tmp_path):
@@ -150,11 +154,7 @@ def test_resume_with_more_steps_extends_a_finished_run_exactly(tmp_path):
     common = sorted(set(rows[0]) & set(rows[1]), key=int)
     assert len(common) >= 3 and common[-1] == max(rows[0], key=int) == max(rows[1], key=int)
     assert all(rows[0][k] == rows[1][k] for k in common) and int(common[-1]) >= 1600
-    _, la, _ = load_learner(full, "latest")
-    _, lb, _ = load_learner(short, "latest")
-    for (n, pa), pb in zip(la.agent.wm.named_parameters(), lb.agent.wm.parameters()):
-        assert torch.equal(pa, pb), n
-    assert la.agent.updates == lb.agent.updates > 0
+    _assert_same_latest_state(full, short)
 
 
 def test_checkpoint_atomic_and_corrupt(tmp_path):
