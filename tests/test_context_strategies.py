@@ -75,14 +75,31 @@ def test_stored_state_burn_in_matches_full_pass(deterministic_latents):
     cb = agent.context.sample(rp, 10**9, 0)
     rp.rng.bit_generator.state = rng_state
     got = rp.sample_stored_windows(agent.cfg.batch_size, 32, 16, H + 1)
-    s = got["start"] + 16
-    assert set(s % 16) == {0} and s.min() >= 0 and (s + 32).max() <= H + 1
+    s = got["window_start"]
+    assert s.min() >= 0 and (s + 32).max() <= H + 1
     eps = got["slots"]
     full = full_pass(agent, rp, eps)
     with torch.no_grad():
         win = agent.wm.observe(cb.batch, cb.start)
     for b in range(len(eps)):
         torch.testing.assert_close(win["deter"][:, b], full["deter"][s[b]:s[b] + 32, b], atol=1e-5, rtol=1e-5)
+
+
+def test_stored_state_windows_weigh_every_step_equally():
+    """Every step of the prefix is trained on, each equally often (the loss weights count it)."""
+    _, rp = make("stored-state")
+    counts = np.zeros(H + 1)
+    for _ in range(400):
+        got = rp.sample_stored_windows(50, 32, 16, H + 1)
+        w = got["window_start"]
+        assert w.min() >= 0 and (w + 32).max() <= H + 1
+        assert ((got["start"] <= 0) | (got["start"] % 16 == 0)).all()
+        burn = w - np.maximum(got["start"], 0)
+        assert (burn >= np.minimum(w, 16)).all() and (burn <= 16 + 15).all()
+        np.add.at(counts, w[:, None] + np.arange(32)[None], got["weights"])
+    expected = 400 * 50 * 32 / (H + 32)            # each step: 32 of the H + 32 equally likely draws
+    assert counts.min() > 0.85 * expected and counts.max() < 1.15 * expected
+    assert counts[-12:].min() > 0.85 * expected and counts[:48].min() > 0.85 * expected
 
 
 def test_stored_state_writeback_refresh_and_staleness(deterministic_latents):
@@ -143,8 +160,9 @@ def test_nograd_prefix_loss_and_gradients_match_full_unroll_in_the_window(determ
     """The window's world-model loss equals the full unroll's loss at the same steps. Gradients: the heads
     (decoder, reward, continue) get exactly the full unroll's gradients; the encoder and RSSM get the
     full unroll's gradients truncated at the window start (what the strategy trades for its speed), i.e.
-    those of a full unroll whose state entering the window is detached."""
-    agent, rp = make("nograd-prefix")
+    those of a full unroll whose state entering the window is detached. (The full unroll's KL is taken at
+    the same steps: ``kl_all_steps=False``.)"""
+    agent, rp = make("nograd-prefix", kl_all_steps=False)
     wm, L = agent.wm, agent.cfg.seq_len
     rng_state = rp.rng.bit_generator.state
     cb = agent.context.sample(rp, 10**9, 0)

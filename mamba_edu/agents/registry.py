@@ -29,6 +29,23 @@ def resolve_config(algo: str, env: str, presets: list[str] | None, overrides: di
     return dreamer_config(algo, env, presets, overrides)
 
 
+def config_from_saved(algo: str, values: dict[str, Any]):
+    """The resolved config a run recorded (``config.json``'s ``"config"``) as its dataclass again.
+
+    Runs are rebuilt from what they recorded, not from today's presets, so a preset that changes
+    later never changes a saved run (fields added since are filled as the run had them).
+    """
+    check_algo(algo)
+    if algo in PPO_ALGOS:
+        from mamba_edu.agents.ppo.config import PPOConfig
+        from mamba_edu.agents.presets import apply_fields
+
+        return apply_fields(PPOConfig(), dict(values), "saved config").validate()
+    from mamba_edu.agents.dreamer.config import config_from_dict
+
+    return config_from_dict(values)
+
+
 def build_learner(algo: str, cfg, env):
     check_algo(algo)
     if algo in PPO_ALGOS:

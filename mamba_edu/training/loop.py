@@ -20,6 +20,7 @@ happened. A second Ctrl-C aborts at once (losing what came after the last period
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -97,50 +98,42 @@ def _without_env_quick():
             os.environ["MAMBA_EDU_QUICK"] = saved
 
 
-def _as_json(x: Any) -> Any:
-    return json.loads(json.dumps(x, default=str))
-
-
-def saved_presets(saved: dict[str, Any]) -> list[str]:
-    """The presets that rebuild a saved run exactly, whatever ``MAMBA_EDU_QUICK`` is now.
-
-    Runs record the presets they used, ``quick`` included. Runs written before that was so may have
-    had ``quick`` added silently by the environment variable: if the recorded resolved config only
-    matches with ``quick``, it is added back.
-    """
-    from mamba_edu.agents import registry
-
-    presets = list(saved.get("presets") or [])
-    if "quick" in presets or "config" not in saved:
-        return presets
-    with _without_env_quick():
-        for candidate in (presets, presets + ["quick"]):
-            try:
-                cfg = registry.resolve_config(saved["algo"], saved["env"], candidate, saved["overrides"])
-            except ValueError:
-                continue
-            if _as_json(asdict(cfg)) == _as_json(saved["config"]):
-                return candidate
-    return presets
-
-
 def build(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None,
           quick_from_env: bool = True):
     """Resolve the config and build (cfg, learner, batched env) for ``algo`` on ``env_name``.
 
     Seeds torch and numpy from ``cfg.seed`` first, so the same seed gives the same initial weights.
-    ``quick_from_env=False`` ignores ``MAMBA_EDU_QUICK`` (rebuilding a saved run from its record).
+    ``quick_from_env=False`` ignores ``MAMBA_EDU_QUICK``.
     """
     from mamba_edu.agents import registry
-    from mamba_edu.envs import make_batched, short_name
+    from mamba_edu.envs import short_name
 
     name = short_name(env_name)
     with contextlib.nullcontext() if quick_from_env else _without_env_quick():
         cfg = registry.resolve_config(algo, name, presets, overrides)
+    return build_from_config(algo, name, cfg)
+
+
+def build_from_config(algo: str, env_name: str, cfg: Any):
+    """(cfg, learner, batched env) for a resolved ``cfg``; seeds torch and numpy from ``cfg.seed`` first."""
+    from mamba_edu.agents import registry
+    from mamba_edu.envs import make_batched, short_name
+
     _set_seeds(cfg.seed, cfg.threads)
-    env = make_batched(name, cfg.num_envs, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
+    env = make_batched(short_name(env_name), cfg.num_envs, reward_in_obs=cfg.reward_in_obs,
+                       time_in_obs=cfg.time_in_obs)
     learner = registry.build_learner(algo, cfg, env)
     return cfg, learner, env
+
+
+def build_saved(saved: dict[str, Any], steps: int | None = None):
+    """(cfg, learner, batched env) of a saved run from its recorded config (``steps``: a new budget)."""
+    from mamba_edu.agents import registry
+
+    cfg = registry.config_from_saved(saved["algo"], saved["config"])
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, steps=int(steps))
+    return build_from_config(saved["algo"], saved["env"], cfg)
 
 
 def _set_seeds(seed: int, threads: int) -> None:
@@ -195,7 +188,7 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
             raise TrainingError(f"--resume: no checkpoint at {latest}")
         saved = read_config(out)
         algo, name = saved["algo"], saved["env"]
-        presets, overrides = saved_presets(saved), saved["overrides"]
+        presets, overrides = list(saved.get("presets") or []), saved["overrides"]
         if extend_steps is not None:
             budget = int(saved["config"]["steps"])
             if extend_steps <= budget:
@@ -212,11 +205,13 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
         if latest.exists():
             raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
 
-    if not resume:
+    if resume:    # the recorded config, not today's presets, rebuilds the run
+        cfg, learner, env = build_saved(saved, steps=overrides.get("steps") if extend_steps is not None else None)
+    else:
         from mamba_edu.agents.presets import with_quick
 
         presets = with_quick(presets)      # record ``quick`` when MAMBA_EDU_QUICK=1 adds it
-    cfg, learner, env = build(algo, name, presets, overrides, quick_from_env=False)   # presets say it all
+        cfg, learner, env = build(algo, name, presets, overrides, quick_from_env=False)   # presets say it all
     warn_unfinished_schedule(cfg, env.K * env.T)
     write_config(out, {"algo": algo, "env": name, "presets": list(presets or []), "overrides": dict(overrides or {}),
                        "config": asdict(cfg), "K": env.K, "T": env.T})
@@ -274,6 +269,9 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
                 if bar is not None:
                     bar.update(env.num_envs)
             learner.end()
+            m = learner.update(counters["env_steps"])       # learners that train between batches
+            if m is not None:
+                last_metrics = m
             counters["batches"] += 1
             counters["wall_s"] = time.time() - t_start
             writer.add_scalar("charts/train_return", float(info["sub_episode_returns"].sum(1).mean()),
@@ -327,8 +325,7 @@ def load_learner(run: str | Path, which: str = "best"):
     """Rebuild the learner of a run directory from ``checkpoints/{which}.pt`` (cfg, learner)."""
     run = Path(run)
     saved = read_config(run)
-    cfg, learner, env = build(saved["algo"], saved["env"], saved_presets(saved), saved["overrides"],
-                              quick_from_env=False)
+    cfg, learner, env = build_saved(saved)
     env.close()
     state = checkpoint.load(run / "checkpoints" / f"{which}.pt")
     learner.load_state_dict(state["learner"])

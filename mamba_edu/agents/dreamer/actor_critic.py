@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mamba_edu.agents.dreamer.distributions import BoundedNormal, OneHotPolicy, TwoHot
-from mamba_edu.agents.dreamer.networks import mlp, zero_init_last
+from mamba_edu.agents.dreamer.networks import dreamerv3_init, mlp, set_layer_norm_eps, zero_init_last
 
 
 def lambda_returns(rewards: torch.Tensor, conts: torch.Tensor, values: torch.Tensor, gamma: float,
@@ -43,12 +43,13 @@ def lambda_returns(rewards: torch.Tensor, conts: torch.Tensor, values: torch.Ten
 class ReturnNormalizer(nn.Module):
     """EMA of the 5th–95th percentile range of λ-returns; advantages are divided by max(1, S)."""
 
-    def __init__(self, decay: float = 0.99) -> None:
+    def __init__(self, decay: float = 0.99, from_zero: bool = False) -> None:
+        """``from_zero``: the EMA starts at 0 (the authors' code); else the first batch's percentiles."""
         super().__init__()
         self.decay = decay
         self.register_buffer("low", torch.zeros(()))
         self.register_buffer("high", torch.zeros(()))
-        self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("initialised", torch.full((), from_zero, dtype=torch.bool))
 
     def update(self, returns: torch.Tensor) -> torch.Tensor:
         flat = returns.detach().flatten().float()
@@ -74,10 +75,13 @@ class ActorCritic(nn.Module):
         self.action_dim = action_dim
         self.actor = mlp(feat_dim, cfg.units, cfg.layers, action_dim if discrete else 2 * action_dim)
         self.critic = zero_init_last(mlp(feat_dim, cfg.units, cfg.layers, cfg.bins))
+        set_layer_norm_eps(self, cfg.norm_eps)
+        if cfg.weight_init == "dreamerv3":
+            dreamerv3_init(self, {self.actor[-1]: 1.0, self.critic[-1]: 0.0})
         self.slow_critic = copy.deepcopy(self.critic)
         for p in self.slow_critic.parameters():
             p.requires_grad_(False)
-        self.retnorm = ReturnNormalizer(cfg.retnorm_decay)
+        self.retnorm = ReturnNormalizer(cfg.retnorm_decay, cfg.retnorm_from_zero)
         grad = cfg.actor_grad
         self.actor_grad = ("reinforce" if discrete else "dynamics") if grad == "auto" else grad
 

@@ -86,16 +86,25 @@ class DreamerAgent:
         self.prev_action = torch.zeros(num_envs, self.action_dim, device=self.device)
 
     @torch.no_grad()
-    def act(self, obs: Any) -> np.ndarray:
-        """One action per env; updates the posterior ``self.state`` (the agent's belief)."""
+    def act(self, obs: Any, greedy: bool | None = None) -> np.ndarray:
+        """One action per env; updates the posterior ``self.state`` (the agent's belief).
+
+        ``greedy``: take the policy's mode (True) or sample (False); ``None`` uses ``self.greedy``.
+        """
         embed = self.wm.encoder(self._to_tensor(obs))
         self.state = self.wm.rssm.obs_step(self.state, self.prev_action, embed)
         dist = self.ac.policy(self.wm.rssm.features(self.state))
-        action = dist.mode() if self.greedy else dist.sample()
+        greedy = self.greedy if greedy is None else greedy
+        action = dist.mode() if greedy else dist.sample()
         self.prev_action = action
         if self.discrete:
             return action.argmax(-1).cpu().numpy()
         return action.cpu().numpy().astype(np.float64)
+
+    def actor(self, greedy: bool) -> "DreamerActor":
+        """The agent as a policy that samples (``greedy=False``) or takes the mode, leaving the
+        agent's own acting during training untouched."""
+        return DreamerActor(self, greedy)
 
     def encode_action(self, actions: np.ndarray) -> np.ndarray:
         """Env actions → the agent's action vectors (one-hot for discrete)."""
@@ -154,7 +163,7 @@ class DreamerAgent:
         with record_function("update/sample"):
             cb = self.context.sample(replay, env_steps, self.updates)
         with record_function("update/wm_forward"):
-            wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start)
+            wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start, cb.weights)
         self._check_finite("world_model", wm_loss, self.updates)
         with record_function("update/wm_backward"):
             self.wm_opt.zero_grad(set_to_none=True)
@@ -202,9 +211,27 @@ class DreamerAgent:
         self.updates = int(state["updates"])
         self.context.load_state_dict(state.get("context", {}))
 
+    def updates_per_step(self) -> float:
+        """Updates per real env step: ``cfg.updates_per_step``, else DreamerV3's train ratio / (B·L)."""
+        cfg = self.cfg
+        return cfg.updates_per_step or cfg.train_ratio / (cfg.batch_size * cfg.seq_len)
+
     def updates_due(self, env_steps: int) -> int:
-        """Total updates that should have happened after ``env_steps`` (train ratio)."""
+        """Total updates that should have happened after ``env_steps``."""
         if env_steps < self.cfg.prefill:
             return 0
-        return int(math.floor((env_steps - self.cfg.prefill) * self.cfg.train_ratio
-                              / (self.cfg.batch_size * self.cfg.seq_len))) + 1
+        return int(math.floor((env_steps - self.cfg.prefill) * self.updates_per_step())) + 1
+
+
+class DreamerActor:
+    """A :class:`mamba_edu.rollout.BatchPolicy` view of a :class:`DreamerAgent` with a fixed choice of
+    sampled or greedy actions (evaluation uses it; it never changes ``agent.greedy``)."""
+
+    def __init__(self, agent: DreamerAgent, greedy: bool) -> None:
+        self.agent, self.greedy = agent, bool(greedy)
+
+    def reset(self, num_envs: int) -> None:
+        self.agent.reset(num_envs)
+
+    def act(self, obs: Any) -> np.ndarray:
+        return self.agent.act(obs, greedy=self.greedy)

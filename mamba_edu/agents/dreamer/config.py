@@ -33,9 +33,19 @@ class DreamerConfig:
     classes: int = 32
     """``dyn_discrete``: classes per latent variable."""
     units: int = 512
-    """Width of the encoder, decoder, reward/continue heads, actor and critic MLPs."""
+    """Width of the reward/continue heads, actor and critic MLPs."""
     layers: int = 2
-    """Hidden layers in each MLP."""
+    """Hidden layers of the reward/continue heads, actor and critic MLPs."""
+    enc_units: int = 512
+    """Width of the encoder and vector-decoder MLPs (the authors' ``encoder/decoder: mlp_units``)."""
+    enc_layers: int = 2
+    """Hidden layers of the encoder and vector-decoder MLPs (the authors' ``mlp_layers``: 2 by default,
+    4 on PointRobot, EscapeRoom and Rooms)."""
+    norm_eps: float = 1e-3
+    """Epsilon of every LayerNorm (the authors' networks: 1e-3; PyTorch's default is 1e-5)."""
+    weight_init: str = "dreamerv3"
+    """'dreamerv3' (the authors': truncated-normal fan-avg weights, uniform output layers, zero
+    reward and critic outputs) or 'torch' (PyTorch's defaults, zero reward and critic outputs)."""
     cnn_depth: int = 32
     """Channels of the first CNN layer (image observations)."""
     unimix: float = 0.01
@@ -49,13 +59,17 @@ class DreamerConfig:
     """Weight of the representation KL, KL(posterior ‖ sg(prior))."""
     free_nats: float = 1.0
     """Free bits: each KL term is clipped below at this many nats."""
+    kl_all_steps: bool = True
+    """Full context: the KL terms cover every unrolled step of the prefix, the prediction losses only
+    the ``seq_len`` sampled indices (the authors' code). False: the KL only at the sampled indices."""
     model_lr: float = 1e-4
     """Adam learning rate of the world model."""
     model_grad_clip: float = 1000.0
     """Gradient-norm clip of the world model."""
     # --- actor-critic ---
     imag_horizon: int = 15
-    """Imagination horizon N_IMG (paper Sec. 2.2)."""
+    """Imagined steps from each start state (paper Sec. 2.2's N_IMG). The authors' ``imag_horizon: H``
+    counts the start state, so it imagines H − 1 steps: their H = 2 is our 1."""
     gamma: float = 0.997
     """Discount γ."""
     lam: float = 0.95
@@ -79,6 +93,8 @@ class DreamerConfig:
     """Weight of the critic's regulariser towards the slow critic's prediction."""
     retnorm_decay: float = 0.99
     """EMA decay of the 5th–95th return percentile range used to normalise advantages."""
+    retnorm_from_zero: bool = True
+    """The percentile EMAs start at 0 (the authors' code); False: at the first batch's percentiles."""
     actor_grad: str = "auto"
     """'reinforce', 'dynamics' (backprop through the model), or 'auto' (reinforce for discrete
     actions, dynamics for continuous, as DreamerV3)."""
@@ -88,7 +104,15 @@ class DreamerConfig:
     seq_len: int = 64
     """L: Dreamer's window length, and MAMBA's number of sampled loss indices per sequence."""
     train_ratio: float = 16.0
-    """Replayed steps per real env step; updates per env step = train_ratio / (batch_size·seq_len)."""
+    """DreamerV3's train ratio: replayed steps per real env step, so updates per env step =
+    train_ratio / (batch_size·seq_len). Used only while ``updates_per_step`` is 0."""
+    updates_per_step: float = 0.0
+    """Updates per real env step, stated directly (the authors' schedule: their ``train_ratio`` ×
+    steps collected / K after each collection, e.g. PointRobot 0.01 · 3000 / 3 = 10 updates per
+    3000 steps = 1/300). 0: use ``train_ratio``."""
+    update_after_collection: bool = False
+    """Run the updates that fell due after each collected batch of ``num_envs`` meta-episodes (the
+    authors' loop) rather than interleaved with the env steps as they fall due."""
     replay_capacity: int = 1_000_000
     """Replay capacity in env steps (whole meta-episodes are evicted first-in first-out)."""
     prefill: int = 2500
@@ -132,8 +156,9 @@ class DreamerConfig:
     """Held-out tasks per evaluation (the final test uses ``final_tasks``)."""
     final_tasks: int = 1000
     """Held-out tasks of the final test written to final.json."""
-    eval_greedy: bool = False
-    """Act with the mode of the policy during evaluation (default: sample, as DreamerV3)."""
+    eval_greedy: bool = True
+    """Act with the mode of the policy during evaluation and the final test (the authors' protocol);
+    False: sample actions. Training always samples."""
     checkpoint_every_s: float = 300.0
     """Seconds between checkpoints (always also at evaluations and the end)."""
     seed: int = 0
@@ -155,7 +180,7 @@ class DreamerConfig:
         for name in ["model_lr", "actor_lr", "critic_lr", "train_ratio"]:
             if not getattr(self, name) > 0:
                 raise ValueError(f"config: {name} must be > 0, got {getattr(self, name)}")
-        for name in ["steps", "prefill", "eval_every", "wm_horizon_steps", "replay_capacity"]:
+        for name in ["steps", "prefill", "eval_every", "wm_horizon_steps", "replay_capacity", "updates_per_step"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
         if self.actor_grad not in ("auto", "reinforce", "dynamics"):
@@ -164,12 +189,19 @@ class DreamerConfig:
             raise ValueError(f"config: context must be one of full, nograd-prefix, stored-state; got {self.context!r}")
         if self.context != "full" and not self.full_context:
             raise ValueError(f"config: context={self.context!r} needs full_context=True (use it with --algo mamba)")
+        for name in ["enc_units", "enc_layers"]:
+            if getattr(self, name) < 1:
+                raise ValueError(f"config: {name} must be >= 1, got {getattr(self, name)}")
         for name in ["burn_in", "state_refresh_every", "stale_check_every"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
         if self.state_stride < 1 or self.burn_in % self.state_stride:
             raise ValueError(f"config: burn_in ({self.burn_in}) must be a multiple of state_stride "
                              f"({self.state_stride} >= 1)")
+        if self.weight_init not in ("dreamerv3", "torch"):
+            raise ValueError(f"config: weight_init must be one of dreamerv3, torch; got {self.weight_init!r}")
+        if not self.norm_eps > 0:
+            raise ValueError(f"config: norm_eps must be > 0, got {self.norm_eps}")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             raise ValueError(f"config: device must be one of auto, cpu, cuda, mps; got {self.device!r}")
         return self
@@ -183,13 +215,16 @@ ALGO_PRESETS: dict[str, dict[str, Any]] = {
                   reward_in_obs=True, time_in_obs=True, full_context=True),
 }
 
-#: Per-environment settings from the authors' released configuration (issue #3 lists them).
-#: ``steps`` are real env steps; ``wm_horizon_steps`` is N_WM for MAMBA's schedule.
+#: Per-environment settings. Sizes, imagination and N_WM follow the authors' released configuration
+#: (``configs.yaml``: the encoder/decoder MLPs have 4 layers on halfcircle, escaperoom and rooms; their
+#: ``imag_horizon`` here in their counting, see ``imag_horizon``); ``train_ratio`` is ours (DreamerV3's
+#: definition; PointRobot's 16 is 4.7× the authors' update rate) — the ``paper`` preset replaces it by
+#: the authors' ``updates_per_step``. ``steps`` are real env steps; ``wm_horizon_steps`` is N_WM.
 ENV_PRESETS: dict[str, dict[str, Any]] = {
-    "PointRobot": dict(imag_horizon=2, train_ratio=16, steps=1_000_000),
-    "PointRobotWind": dict(imag_horizon=2, train_ratio=320, steps=1_000_000),
-    "EscapeRoom": dict(imag_horizon=10, train_ratio=192, steps=2_000_000),
-    **{f"Rooms-{n}": dict(imag_horizon=2, train_ratio=160, steps=3_000_000, wm_horizon_steps=2_500_000)
+    "PointRobot": dict(imag_horizon=2, train_ratio=16, steps=1_000_000, enc_layers=4),
+    "PointRobotWind": dict(imag_horizon=10, train_ratio=320, steps=1_000_000, enc_layers=4),
+    "EscapeRoom": dict(imag_horizon=10, train_ratio=192, steps=2_000_000, enc_layers=4),
+    **{f"Rooms-{n}": dict(imag_horizon=2, train_ratio=160, steps=3_000_000, wm_horizon_steps=2_500_000, enc_layers=4)
        for n in range(1, 9)},
     **{f"Reacher-{n}": dict(imag_horizon=10, train_ratio=144, steps=10_000_000, wm_horizon_steps=2_500_000,
                             actor_lr=2e-4, critic_lr=2e-4) for n in range(1, 5)},
@@ -201,14 +236,40 @@ ENV_PRESETS: dict[str, dict[str, Any]] = {
                          actor_lr=6e-5, critic_lr=6e-5),
 }
 
+#: The authors' schedule and protocol (GitHub zoharri/mamba; ``docs/mamba.md`` has the parity table with
+#: file and line of every value): what ``--preset paper`` sets on top of the algorithm and env settings.
+#: Common part: 10 parallel envs, updates after each collection, KL on every unrolled step, evaluation
+#: with the policy's mode, our deliberate differences off.
+PAPER_COMMON: dict[str, Any] = dict(num_envs=10, update_after_collection=True, kl_all_steps=True,
+                                    eval_greedy=True, std_head_detached=False, final_tasks=1000)
+
+
+def _paper_env(K: int, T: int, their_train_ratio: float, their_imag_horizon: int, eval_tasks: int = 20
+               ) -> dict[str, Any]:
+    """The authors' per-env values in our units. Updates: their ``update_models(int(train_ratio ·
+    steps_taken / num_meta_episodes))`` per collection → train_ratio / K per real step. Imagination:
+    their horizon counts the start state. Evaluation every 200 collected meta-episodes on
+    ``eval_tasks`` fixed tasks. Prefill: their 25 random meta-episodes leave one in the replay (their
+    ``simulate`` prunes the dataset), so ours is one batch of 10 random meta-episodes."""
+    return dict(updates_per_step=their_train_ratio / K, imag_horizon=their_imag_horizon - 1,
+                eval_every=200 * K * T, eval_tasks=eval_tasks, prefill=10 * K * T)
+
+
+PAPER_ENV: dict[str, dict[str, Any]] = {
+    "PointRobot": _paper_env(3, 100, 0.01, 2),
+    "PointRobotWind": _paper_env(3, 100, 0.2, 10),
+    "EscapeRoom": _paper_env(2, 60, 0.2, 10),
+}
+
 #: Extra presets that stack on top.
 EXTRA_PRESETS: dict[str, dict[str, Any]] = {
     # CI and demos: tiny budgets and models. Same code paths.
     "quick": dict(steps=3_000, prefill=600, eval_every=1_500, eval_tasks=8, final_tasks=16, deter=64, hidden=32,
-                  stoch=8, classes=8, units=64, imag_starts=32, batch_size=8, seq_len=32, train_ratio=64),
+                  stoch=8, classes=8, units=64, enc_units=64, enc_layers=2, imag_starts=32, batch_size=8, seq_len=32,
+                  train_ratio=64, updates_per_step=0.0),
     # A student's laptop: the paper's algorithm at sizes a 2-core CPU trains in tens of minutes.
-    "cpu": dict(deter=128, hidden=64, stoch=16, classes=16, units=128, imag_starts=64, batch_size=16,
-                seq_len=64),
+    "cpu": dict(deter=128, hidden=64, stoch=16, classes=16, units=128, enc_units=128, enc_layers=2, imag_starts=64,
+                batch_size=16, seq_len=64),
     # Turn off MAMBA's schedule (paper App. G, Table 4 ablation).
     "no-schedule": dict(wm_horizon_steps=0),
     # Paper App. G ablation: no reward in the observation.
@@ -221,6 +282,8 @@ EXTRA_PRESETS: dict[str, dict[str, Any]] = {
     # PointRobot, 2 seeds: ~2× the return of horizon 2 at equal env steps; Rooms-1: no difference
     # (docs/benchmarks.md). Stack it after `cpu`; MAMBA only (a Dreamer window imagines from all its states).
     "long-imagination": dict(imag_horizon=8, imag_starts=16),
+    # The authors' schedule and evaluation protocol; the env's part comes from PAPER_ENV.
+    "paper": PAPER_COMMON,
 }
 
 PRESETS = {**ALGO_PRESETS, **EXTRA_PRESETS}
@@ -246,6 +309,11 @@ def resolve_config(algo: str, env: str, presets: list[str] | None = None,
         if p not in EXTRA_PRESETS:
             raise ValueError(f"unknown preset {p!r} for {algo}; valid: {', '.join(EXTRA_PRESETS)}")
         values = EXTRA_PRESETS[p]
+        if p == "paper":
+            if name not in PAPER_ENV:
+                raise ValueError(f"preset paper: the authors' schedule is not transcribed for {name} yet; "
+                                 f"valid envs: {', '.join(PAPER_ENV)}")
+            values = {**values, **PAPER_ENV[name]}
         if p == "quick" and cfg.wm_horizon_steps:
             values = {**values, "wm_horizon_steps": values["steps"] // 2}
         cfg = apply_fields(cfg, values, f"preset {p}")
@@ -257,9 +325,19 @@ def config_to_dict(cfg: DreamerConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+#: Fields added since runs were first saved, with the value that reproduces a run saved before them.
+_SAVED_DEFAULTS: dict[str, Any] = {"updates_per_step": 0.0, "update_after_collection": False,
+                                   "kl_all_steps": False, "eval_greedy": False, "norm_eps": 1e-5,
+                                   "weight_init": "torch", "retnorm_from_zero": False}
+
+
 def config_from_dict(d: dict[str, Any]) -> DreamerConfig:
+    """A saved config (``config.json``) as a :class:`DreamerConfig`; configs saved before a field existed
+    get the value their run had (the encoder then had the heads' ``units`` × ``layers``)."""
+    d = {**_SAVED_DEFAULTS, "enc_units": d.get("units", 512), "enc_layers": d.get("layers", 2), **d}
     return apply_fields(DreamerConfig(), d, "saved config").validate()
 
 
-__all__ = ["DreamerConfig", "ALGO_PRESETS", "ENV_PRESETS", "EXTRA_PRESETS", "PRESETS", "resolve_config",
+__all__ = ["DreamerConfig", "ALGO_PRESETS", "ENV_PRESETS", "EXTRA_PRESETS", "PAPER_COMMON", "PAPER_ENV", "PRESETS",
+           "resolve_config",
            "config_to_dict", "config_from_dict", "field"]

@@ -48,6 +48,7 @@ class ContextBatch:
     prefix: int = 0                          #: world-model horizon H' used
     metrics: dict[str, float] = field(default_factory=dict)
     writeback: dict[str, np.ndarray] | None = None  #: stored-state: where the window's states go
+    weights: torch.Tensor | None = None      #: (T, B) per-step loss weights (stored-state), else all 1
 
 
 def _take_time(x: Any, idx: torch.Tensor) -> Any:
@@ -56,6 +57,11 @@ def _take_time(x: Any, idx: torch.Tensor) -> Any:
         return {k: _take_time(v, idx) for k, v in x.items()}
     cols = torch.arange(idx.shape[1], device=idx.device).expand_as(idx)
     return x[idx, cols]
+
+
+def _where_rows(mask: torch.Tensor, new: State, old: State) -> State:
+    """``new``'s rows where ``mask`` (B,) holds, else ``old``'s."""
+    return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), new[k], v) for k, v in old.items()}
 
 
 def _slice_time(x: Any, lo: int, hi: int) -> Any:
@@ -105,14 +111,19 @@ class ContextSampler:
             post = self.wm.observe(self.to_torch(seqs))
             self._write(replay, part, pos, post, version)
 
-    def _write(self, replay: Replay, slots: np.ndarray, pos: np.ndarray, post: State, version: int,
+    def _write(self, replay: Replay, slots: np.ndarray, pos: np.ndarray | None, post: State, version: int,
                offset: np.ndarray | None = None) -> None:
-        """Write posterior states at time positions ``pos`` (into ``post``) to checkpoints."""
+        """Write posterior states to checkpoints. ``post`` is time-major over a window starting at
+        absolute step ``offset`` (B,) (default 0); ``pos`` picks its time positions (default: every
+        position whose state enters a checkpoint step, i.e. absolute step + 1 a multiple of the stride)."""
         B = len(slots)
-        rows = np.repeat(np.arange(B), len(pos))
-        t = np.tile(pos, B)
-        absolute = t + (np.repeat(offset, len(pos)) if offset is not None else 0)
-        ckpt = (absolute + 1) // replay.stride
+        T = post["deter"].shape[0]
+        offset = np.zeros(B, np.int64) if offset is None else np.asarray(offset)
+        if pos is None:
+            rows, t = np.nonzero((offset[:, None] + np.arange(T)[None] + 1) % replay.stride == 0)
+        else:
+            rows, t = np.repeat(np.arange(B), len(pos)), np.tile(pos, B)
+        ckpt = (t + offset[rows] + 1) // replay.stride
         keep = (ckpt >= 1) & (ckpt < replay.states["version"].shape[1])
         rows, t, ckpt = rows[keep], t[keep], ckpt[keep]
         ti, ri = torch.as_tensor(t, device=self.device), torch.as_tensor(rows, device=self.device)
@@ -136,11 +147,7 @@ class ContextSampler:
 
     def _initial_where(self, state: State, mask: torch.Tensor) -> State:
         """Replace the rows of ``state`` where ``mask`` holds by the RSSM's initial state."""
-        init = self.wm.rssm.initial(mask.shape[0])
-        m = mask.view(-1, 1)
-        return {"deter": torch.where(m, init["deter"], state["deter"]),
-                "stoch": torch.where(m.unsqueeze(-1), init["stoch"], state["stoch"]),
-                "logits": torch.where(m.unsqueeze(-1), init["logits"], state["logits"])}
+        return _where_rows(mask, self.wm.rssm.initial(mask.shape[0]), state)
 
     def _nograd_prefix(self, replay: Replay, prefix: int) -> ContextBatch:
         cfg = self.cfg
@@ -173,36 +180,38 @@ class ContextSampler:
             got["stoch"] = replay.states["stoch"][got["slots"], j]
             got["version"] = np.where(got["start"] > 0, replay.states["version"][got["slots"], j], -2)
         batch = self.to_torch(got["seqs"])
-        c = got["start"]
-        B = len(c)
+        n_burn = got["burn_in"]
         rssm = self.wm.rssm
-        state = stored_state(got["deter"], got["stoch"], cfg.classes, self.device)
-        reset_at = torch.as_tensor(np.where(c <= 0, -c, -1), device=self.device)
+        B = len(got["start"])
+        from_initial = torch.as_tensor(got["start"] <= 0, device=self.device)
+        entry = self._initial_where(stored_state(got["deter"], got["stoch"], cfg.classes, self.device), from_initial)
+        insert = torch.as_tensor(got["insert"], device=self.device)
+        state = entry
         with torch.no_grad():
-            burn = _slice_time(batch, 0, cfg.burn_in)
+            burn = _slice_time(batch, 0, n_burn)
             embed = self.wm.encoder(burn["obs"])
-            noise = rssm_module.gumbel_noise((cfg.burn_in, B, cfg.stoch, cfg.classes), self.device)
-            for k in range(cfg.burn_in):
-                state = self._initial_where(state, reset_at == k)
+            noise = rssm_module.gumbel_noise((n_burn, B, cfg.stoch, cfg.classes), self.device)
+            for k in range(n_burn):
+                state = _where_rows(insert == k, entry, state)
                 state = rssm.obs_step(state, burn["prev_action"][k], embed[k], noise=noise[k])
-            state = self._initial_where(state, reset_at == cfg.burn_in)
-        window = _slice_time(batch, cfg.burn_in, None)
+            state = _where_rows(insert == n_burn, entry, state)
+        window = _slice_time(batch, n_burn, None)
         stored = got["version"] >= 0
         metrics = {"ctx/state_age": float((updates - got["version"][stored]).mean()) if stored.any() else 0.0}
         if cfg.stale_check_every and updates % cfg.stale_check_every == 0 and stored.any():
             self._last_staleness = self._staleness(replay, got, state, stored)
         metrics.update(self._last_staleness)  # the latest measurement, so every logged update carries it
-        L = window["reward"].shape[0]
-        pos = np.arange(replay.stride - 1, L, replay.stride)
-        writeback = {"slots": got["slots"], "pos": pos, "offset": c + cfg.burn_in}
-        return ContextBatch(window, start=state, prefix=prefix, metrics=metrics, writeback=writeback)
+        weights = torch.as_tensor(got["weights"].T, device=self.device)
+        writeback = {"slots": got["slots"], "offset": got["window_start"]}
+        return ContextBatch(window, start=state, prefix=prefix, metrics=metrics, writeback=writeback,
+                            weights=weights)
 
     @torch.no_grad()
     def _staleness(self, replay: Replay, got: dict[str, Any], burned: State, stored: np.ndarray) -> dict[str, float]:
         """Relative L2 gap of the deterministic state entering the window: burned-in start vs a fresh
         full-context pass (``ctx/stale_deter_err``), beside the gap between two fresh passes that
         differ only in their latent samples (``ctx/resample_deter_err``, the noise floor)."""
-        s = got["start"] + self.cfg.burn_in
+        s = got["window_start"]
         rows = np.nonzero(stored)[0]
         seqs = self.to_torch({k: v[got["slots"][rows], : int(s[rows].max())] for k, v in replay.data.items()})
         at = (torch.as_tensor(s[rows] - 1, device=self.device), torch.arange(len(rows), device=self.device))
@@ -218,7 +227,7 @@ class ContextSampler:
         if self.strategy != "stored-state":
             return
         wb = cb.writeback
-        self._write(replay, wb["slots"], wb["pos"], {k: v.detach() for k, v in post.items()}, updates,
+        self._write(replay, wb["slots"], None, {k: v.detach() for k, v in post.items()}, updates,
                     offset=wb["offset"])
         every = self.cfg.state_refresh_every
         if every and updates % every == 0 and len(replay):

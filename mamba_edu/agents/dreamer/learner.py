@@ -1,8 +1,9 @@
 """DreamerLearner: connects :class:`DreamerAgent` to the shared training loop.
 
 It records the batched environment's transitions into whole meta-episodes (the replay's
-DreamerV3 convention), acts randomly during prefill, and runs as many updates as the train
-ratio asks for after each environment step.
+DreamerV3 convention), acts randomly during prefill, and runs the updates that have fallen due
+(``updates_per_step``) after each environment step, or after each collected batch
+(``update_after_collection``, the authors' loop).
 """
 from __future__ import annotations
 
@@ -65,14 +66,19 @@ class DreamerLearner:
 
     # ----- training ----------------------------------------------------------------------------
     def update(self, env_steps: int) -> dict[str, float] | None:
+        """Run the updates due after ``env_steps``; with ``update_after_collection`` only between
+        batches of meta-episodes (the loop calls this after every env step and after ``end``)."""
+        if self.cfg.update_after_collection and self._buf:
+            return None
         metrics = None
         while len(self.replay) > 0 and self.agent.updates < self.agent.updates_due(env_steps):
             metrics = self.agent.train_step(self.replay, env_steps)
         return metrics
 
     def eval_policy(self):
-        self.agent.greedy = self.cfg.eval_greedy
-        return _EvalPolicy(self.agent)
+        """The policy evaluation runs: the mode with ``eval_greedy`` (the authors' protocol), else samples.
+        Training keeps sampling whatever evaluation does."""
+        return self.agent.actor(self.cfg.eval_greedy)
 
     # ----- state -------------------------------------------------------------------------------
     def state_dict(self, with_replay: bool = True) -> dict[str, Any]:
@@ -87,15 +93,3 @@ class DreamerLearner:
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
 
-
-class _EvalPolicy:
-    """The agent as a BatchPolicy for evaluation (the loop saves and restores the torch RNG around it)."""
-
-    def __init__(self, agent: DreamerAgent) -> None:
-        self.agent = agent
-
-    def reset(self, num_envs: int) -> None:
-        self.agent.reset(num_envs)
-
-    def act(self, obs):
-        return self.agent.act(obs)

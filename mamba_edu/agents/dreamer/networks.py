@@ -17,6 +17,35 @@ def mlp(inp: int, units: int, layers: int, out: int | None = None) -> nn.Sequent
     return nn.Sequential(*mods)
 
 
+def set_layer_norm_eps(module: nn.Module, eps: float) -> None:
+    """Give every LayerNorm inside ``module`` the epsilon ``eps`` (the authors' networks use 1e-3)."""
+    for m in module.modules():
+        if isinstance(m, nn.LayerNorm):
+            m.eps = eps
+
+
+def dreamerv3_init(module: nn.Module, output_scales: dict[nn.Module, float]) -> None:
+    """DreamerV3's initialisation, as in the authors' code: every linear/conv weight truncated-normal
+    (std = √(1/fan_avg)/0.8796, cut at ±2 std), the output layers in ``output_scales`` uniform with
+    limit √(3·scale/fan_avg) (scale 0: zeros), biases 0. fan_avg = (fan_in + fan_out)/2."""
+    def fan_avg(w: torch.Tensor) -> float:
+        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
+        return (fan_in + fan_out) / 2
+
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                std = (1.0 / fan_avg(m.weight)) ** 0.5 / 0.87962566103423978
+                nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        for m, scale in output_scales.items():
+            limit = (3.0 * scale / fan_avg(m.weight)) ** 0.5
+            nn.init.uniform_(m.weight, -limit, limit)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 def zero_init_last(module: nn.Sequential) -> nn.Sequential:
     """Zero the output layer (DreamerV3 initialises reward and critic heads to predict 0)."""
     last = module[-1]

@@ -13,9 +13,9 @@ Samplers (each returns batch-major numpy arrays):
   horizon-schedule prefix H', plus L loss indices per sequence drawn uniformly from [0, H').
 * :meth:`Replay.sample_prefix_windows` — no-grad prefix (issue #10): like the full-context
   sampler, plus one window start per sequence; the prefix before it is encoded without autograd.
-* :meth:`Replay.sample_stored_windows` — stored-state burn-in (issue #10, R2D2-style): windows
-  of L steps starting at multiples of the checkpoint stride, each preceded by a no-gradient
-  burn-in that starts from the posterior state stored for that meta-episode
+* :meth:`Replay.sample_stored_windows` — stored-state burn-in (R2D2-style): windows of L steps
+  that weight every step of the meta-episode equally, each preceded by a no-gradient burn-in
+  that starts from the posterior state stored for that meta-episode
   (:meth:`Replay.enable_state_store`), so the window still sees the meta-episode's whole past.
 * :func:`wm_horizon` — the horizon schedule: H' grows linearly from ``initial`` to H over N_WM
   env steps.
@@ -113,23 +113,33 @@ class Replay:
         self.states["version"][slots, ckpt] = version
 
     def sample_stored_windows(self, batch: int, length: int, burn_in: int, prefix: int) -> dict[str, Any]:
-        """Stored-state burn-in: B windows of ``length`` steps with ``burn_in`` steps before each.
+        """Stored-state burn-in: B windows of ``length`` steps, each after a burn-in from a stored state.
 
-        A window starts at s, a multiple of the stride with s + length ≤ H' (``prefix``); its
-        burn-in starts at c = s − burn_in (``burn_in`` is a multiple of the stride). Returns the
-        batch-major data of steps [c, s + length) (steps before 0 are padding, index 0 repeated),
-        ``start`` = c, the stored checkpoint at c (valid where ``c > 0``), and the slots.
+        Every step of the prefix H' (``prefix``) is trained on equally often: a start s is drawn
+        uniformly from [−(L−1), H'−1], the window [s, s+L) is shifted into the prefix
+        (w = clip(s, 0, H'−L)) and only its steps inside [s, s+L) carry loss (``weights``), so each
+        step t lies in the weighted part for exactly L of the H'+L−1 draws.
+
+        The burn-in starts at the last checkpoint at least ``burn_in`` steps before w
+        (c = stride·⌊(w − burn_in)/stride⌋; c ≤ 0: the initial state at step 0), so it is
+        b = w − max(c, 0) ∈ [0, burn_in + stride − 1] steps long. Rows are aligned on the longest
+        possible burn-in: the data covers steps [w − B_max, w + L) (steps before 0 repeat step 0),
+        and ``insert`` = B_max − b is the burn-in step at which the row's start state enters.
         """
         prefix = int(min(max(prefix, 1), self.length))
         length = min(length, prefix)
         eps = self._pick(batch)
-        n_starts = (prefix - length) // self.stride + 1
-        s = self.rng.integers(0, n_starts, size=batch) * self.stride
-        c = s - burn_in
-        idx = np.clip(c[:, None] + np.arange(burn_in + length)[None], 0, None)
+        s = self.rng.integers(-(length - 1), prefix, size=batch)
+        w = np.clip(s, 0, prefix - length)
+        offsets = w[:, None] + np.arange(length)[None]
+        weights = ((offsets >= s[:, None]) & (offsets < s[:, None] + length)).astype(np.float32)
+        c = (w - burn_in) // self.stride * self.stride
+        b_max = burn_in + self.stride - 1
+        idx = np.clip(w[:, None] + np.arange(-b_max, length)[None], 0, None)
         seqs = {k: v[eps[:, None], idx] for k, v in self.data.items()}
         j = np.clip(c // self.stride, 0, None)
-        return {"seqs": seqs, "start": c, "slots": eps,
+        return {"seqs": seqs, "window_start": w, "start": c, "insert": b_max - (w - np.maximum(c, 0)),
+                "burn_in": b_max, "weights": weights, "slots": eps,
                 "deter": self.states["deter"][eps, j], "stoch": self.states["stoch"][eps, j],
                 "version": np.where(c > 0, self.states["version"][eps, j], -2)}
 

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from mamba_edu.agents.dreamer.distributions import TwoHot, symlog
-from mamba_edu.agents.dreamer.networks import ConvDecoder, ConvEncoder, mlp, zero_init_last
+from mamba_edu.agents.dreamer.networks import (ConvDecoder, ConvEncoder, dreamerv3_init, mlp, set_layer_norm_eps,
+                                               zero_init_last)
 from mamba_edu.agents.dreamer.rssm import RSSM, State, kl_balance
 
 
@@ -50,14 +51,21 @@ class WorldModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.image_shape = image_shape
-        self.encoder = Encoder(obs_dim, cfg.units, cfg.layers, image_shape, cfg.cnn_depth)
+        self.encoder = Encoder(obs_dim, cfg.enc_units, cfg.enc_layers, image_shape, cfg.cnn_depth)
         self.rssm = RSSM(self.encoder.out_dim, action_dim, cfg.deter, cfg.hidden, cfg.stoch, cfg.classes, cfg.unimix)
         feat = self.rssm.feat_dim
         if image_shape is not None:
             self.image_decoder = ConvDecoder(feat, image_shape[-1], cfg.cnn_depth)
-        self.vec_decoder = mlp(feat, cfg.units, cfg.layers, obs_dim) if obs_dim else None
+        self.vec_decoder = mlp(feat, cfg.enc_units, cfg.enc_layers, obs_dim) if obs_dim else None
         self.reward_head = zero_init_last(mlp(feat, cfg.units, cfg.layers, cfg.bins))
         self.cont_head = mlp(feat, cfg.units, cfg.layers, 1)
+        set_layer_norm_eps(self, cfg.norm_eps)
+        if cfg.weight_init == "dreamerv3":
+            outputs = {self.reward_head[-1]: 0.0, self.cont_head[-1]: 1.0, self.rssm.prior_net[-1]: 1.0,
+                       self.rssm.post_out: 1.0}
+            if self.vec_decoder is not None:
+                outputs[self.vec_decoder[-1]] = 1.0
+            dreamerv3_init(self, outputs)
 
     # ------------------------------------------------------------------------------------------
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
@@ -72,12 +80,14 @@ class WorldModel(nn.Module):
         embed = self.encoder(batch["obs"])
         return self.rssm.observe(embed, batch["prev_action"], start)
 
-    def loss(self, batch: dict[str, Any], indices: torch.Tensor | None = None, start: State | None = None
-             ) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
+    def loss(self, batch: dict[str, Any], indices: torch.Tensor | None = None, start: State | None = None,
+             weights: torch.Tensor | None = None) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
         """World-model loss of a time-major batch; returns (loss, posterior states, metrics).
 
-        ``indices`` (L, B) selects the steps the loss is taken at (MAMBA); ``None`` uses all.
-        ``start`` is the RSSM state entering the first step (issue #10's windows), default initial.
+        ``indices`` (L, B) selects the steps the prediction losses are taken at (MAMBA); ``None`` uses
+        all. With ``cfg.kl_all_steps`` the KL terms still cover every unrolled step (the authors' code).
+        ``start`` is the RSSM state entering the first step (a window's context), default initial.
+        ``weights`` (T, B) weighs each step's terms (a weighted mean; stored-state windows), default 1.
         """
         post = self.observe(batch, start)
         if indices is not None:
@@ -92,8 +102,9 @@ class WorldModel(nn.Module):
         else:
             sel, obs, reward, term = post, batch["obs"], batch["reward"], batch["terminal"]
         feat = self.rssm.features(sel)
-        prior_logits = self.rssm.prior_logits(sel["deter"])
-        kl_loss, kl_metrics = kl_balance(sel["logits"], prior_logits, self.cfg.kl_dyn, self.cfg.kl_rep,
+        kl_states = post if indices is not None and self.cfg.kl_all_steps else sel
+        prior_logits = self.rssm.prior_logits(kl_states["deter"])
+        kl_loss, kl_metrics = kl_balance(kl_states["logits"], prior_logits, self.cfg.kl_dyn, self.cfg.kl_rep,
                                          self.cfg.free_nats)
         losses: dict[str, torch.Tensor] = {}
         if self.image_shape is not None:
@@ -107,8 +118,14 @@ class WorldModel(nn.Module):
         losses["reward"] = -TwoHot(self.reward_head(feat)).log_prob(reward)
         losses["cont"] = nn.functional.binary_cross_entropy_with_logits(
             self.cont_head(feat).squeeze(-1), 1.0 - term, reduction="none")
-        total = sum(v.mean() for v in losses.values()) + kl_loss.mean()
-        metrics = {f"wm/{k}": v.mean().detach() for k, v in losses.items()}
-        metrics.update({f"wm/{k}": v.mean().detach() for k, v in kl_metrics.items()})
+        if weights is None:
+            def mean(x):
+                return x.mean()
+        else:
+            def mean(x):
+                return (x * weights).sum() / weights.sum()
+        total = sum(mean(v) for v in losses.values()) + mean(kl_loss)
+        metrics = {f"wm/{k}": mean(v).detach() for k, v in losses.items()}
+        metrics.update({f"wm/{k}": mean(v).detach() for k, v in kl_metrics.items()})
         metrics["wm/total"] = total.detach()
         return total, post, metrics
