@@ -11,8 +11,8 @@ code ``mamba_edu/theory/pac.py``):
   numerical integration (Gaussians, disjoint uniforms, Beta vs uniform);
 * ``kde_errors`` (behaviour) — the student's experiment on N tasks from a decomposable prior:
   L1 errors of one joint KDE and of per-sub-task KDEs, compared with the same computation done
-  with the package's functions, and the qualitative result: the joint error explodes with K, the
-  per-sub-task error does not.
+  with the package's functions, and the qualitative result: the joint error grows markedly with
+  K, the per-sub-task error does not.
 """
 from __future__ import annotations
 

@@ -2,19 +2,22 @@
 
 Paper Sec. 3.2.1 and App. A.2. Following Rimon et al. (2022), the agent sees N tasks drawn from
 the prior f, fits a Gaussian kernel density estimate (KDE) f̂ to them, and plays the policy that
-is Bayes-optimal for f̂. Its regret under the true prior is at most 2·R_max·H·∫|f − f̂| (the
-return of any policy changes by at most R_max·H·∫|f − f̂| when the prior changes from f to f̂,
+is Bayes-optimal for f̂ restricted to the task space Θ and renormalised (renormalising does not
+change the maximiser). Its regret under the true prior is at most 2·R_max·H·∫_Θ|f − f̂| (the
+return of any policy changes by at most R_max·H·∫_Θ|f − f̂| when the prior changes from f to f̂,
 and the factor 2 pays for using f̂'s optimum instead of f's). Jiang's (2017) uniform KDE rate
-then bounds ∫|f − f̂| with probability ≥ 1 − 1/N.
+then bounds ∫_Θ|f − f̂| ≤ |Θ|·sup|f − f̂| with probability ≥ 1 − 1/N, for a prior that is Hölder
+on the whole space (so it vanishes at the boundary of Θ).
 
 For a *decomposable* prior -- K independent sub-tasks of D dimensions each, one after the other
 (App. A.1, Definition 1) -- there are two ways to estimate f:
 
 * **joint** (Theorem 2 applied to the product space, App. A.2): one KDE in D·K dimensions;
   the rate (log N / N)^(α/(2α + D·K)) degrades with every sub-task added;
-* **per sub-task** (Theorem 3): one KDE per sub-task, each in D dimensions; the rate keeps the
-  exponent α/(2α + D) whatever K is, and K enters only through the horizon H = K·T (linearly,
-  Theorem 1; one more factor K without the paper's decoupling assumption, see the notes).
+* **per sub-task**: one KDE per sub-task, each in D dimensions; the rate keeps the exponent
+  α/(2α + D) whatever K is. In general (Theorem 3′ of the notes) the bound carries a factor K
+  beyond the horizon H = K·T; with a reset between sub-tasks and window-local optimal policies
+  (the paper's Theorem 3) K enters only through H (linearly, Theorem 1).
 
 This module gives both bounds as functions of N, D, K, α and the constants, the number of tasks
 needed for a target regret, and an experiment (:func:`kde_experiment`) that fits scikit-learn
@@ -35,6 +38,8 @@ from scipy import optimize, stats
 
 Estimator = Literal["joint", "per_subtask"]
 ESTIMATORS: tuple[str, ...] = ("joint", "per_subtask")
+BandwidthRule = Literal["cv", "rate"]
+BANDWIDTH_RULES: tuple[str, ...] = ("cv", "rate")
 
 #: smallest N for which the bounds are stated: log N / N decreases only for N > e
 MIN_SAMPLES = 3
@@ -68,6 +73,21 @@ def kde_rate(n_samples: float | np.ndarray, dim: int, alpha: float = 1.0) -> flo
     d = _check_positive_int("dim", dim)
     a = _check_alpha(alpha)
     out = (np.log(n) / n) ** (a / (2 * a + d))
+    return float(out) if out.ndim == 0 else out
+
+
+def rate_bandwidth(n_samples: float | np.ndarray, dim: int, alpha: float = 1.0,
+                   constant: float = 1.0) -> float | np.ndarray:
+    """The bandwidth of the theorems' estimator (paper App. A.2; (A4) in ``theory/03_pac_bounds.md``).
+
+    h = constant · (log N / N)^(1 / (2α + d)): the width that balances the kernel's bias (of order
+    h^α) against its fluctuation (of order sqrt(log N / (N h^d))). The rule fixes only the exponent;
+    ``constant`` (default 1) is a free choice.
+    """
+    n = _check_samples(n_samples)
+    d = _check_positive_int("dim", dim)
+    a = _check_alpha(alpha)
+    out = _positive("constant", constant) * (np.log(n) / n) ** (1.0 / (2 * a + d))
     return float(out) if out.ndim == 0 else out
 
 
@@ -111,8 +131,8 @@ def _bound_terms(estimator: Estimator, subtask_dim: int, n_subtasks: int, alpha:
     if estimator == "joint":  # Theorem 2 on Θ_1 × … × Θ_K: volume |Θ_i|^K, dimension D·K
         return _BoundTerms(log_common + k * math.log(volume) + math.log(_constant(kde_constant, d * k)),
                            a / (2 * a + d * k), 0.0)
-    # Theorem 3: Σ_i 2·R_max·T·|Θ_i|·C_D·rate_D = 2·R_max·H·|Θ_i|·C_D·rate_D; without the decoupling
-    # assumption the product lemma ‖Πf_i − Πf̂_i‖₁ ≤ Σ_i ‖f_i − f̂_i‖₁ costs one more factor K
+    # Theorem 3: Σ_i 2·R_max·T·|Θ_i|·C_D·rate_D = 2·R_max·H·|Θ_i|·C_D·rate_D; Theorem 3′ (no window-local
+    # structure): the product lemma ‖Πf_i − Πf̂_i‖₁ ≤ Σ_i ‖f_i − f̂_i‖₁ costs one more factor K
     coupling = 0.0 if decoupled_returns else math.log(k)
     return _BoundTerms(log_common + coupling + math.log(volume) + math.log(_constant(kde_constant, d)),
                        a / (2 * a + d), math.log(k) if union_bound else 0.0)
@@ -148,11 +168,13 @@ def per_subtask_kde_regret_bound(n_samples: float | np.ndarray, subtask_dim: int
     Σ_i 2 · R_max · T · |Θ_i| · C_D · rate = 2 · R_max · H · |Θ_i| · C_D · (log N / N)^(α / (2α + D)),
     with H = K · steps_per_subtask (linear in K: Theorem 1). The paper states it with probability
     ≥ 1 − 1/N; each of the K KDE bounds holds with that probability, so a union bound gives only
-    1 − K/N. ``union_bound=True`` restores 1 − 1/N by asking each KDE for 1 − 1/(K·N), which
-    replaces log N by log(K·N). The paper's proof also needs the return earned while sub-task i is
-    played to depend on the task only through θ_i (``decoupled_returns=True``); without that
-    assumption the product lemma still gives the same exponent with one more factor K
-    (``decoupled_returns=False``). See ``theory/03_pac_bounds.md``. Equal to the joint bound at K = 1.
+    1 − K/N. ``union_bound=True`` asks each KDE for 1 − 1/(K·N), which replaces log N by log(K·N)
+    (a remark, not derived: it assumes Jiang's bound at confidence 1 − δ with log(1/δ) in place of
+    log N). ``decoupled_returns=True`` is the paper's Theorem 3, which holds when every sub-task
+    starts from a state that does not depend on the history (a reset) so that optimal policies can
+    be taken window-local; ``decoupled_returns=False`` is Theorem 3′, the general result (any
+    policy, no reset), with one more factor K and the same exponent. See
+    ``theory/03_pac_bounds.md``. Equal to the joint bound at K = 1.
     """
     terms = _bound_terms("per_subtask", subtask_dim, n_subtasks, alpha, r_max=r_max,
                          steps_per_subtask=steps_per_subtask, subtask_volume=subtask_volume,
@@ -201,8 +223,9 @@ def samples_needed(target_regret: float, estimator: Estimator, subtask_dim: int,
 class BetaProductPrior:
     """A decomposable prior: K independent sub-tasks, each D i.i.d. Beta(a, b) coordinates on [0, 1].
 
-    Bounded support, bounded density, Lipschitz (α = 1) for a, b ≥ 2: the assumptions of
-    Theorems 2 and 3. Samples have shape (n, K, D).
+    Bounded support, bounded density; for a, b ≥ 2 the density vanishes at 0 and 1 and, extended by
+    zero, is Lipschitz (α = 1) on the whole line: the assumptions of Theorems 2 and 3 (a = b = 1,
+    the uniform prior, is not). Samples have shape (n, K, D).
     """
 
     n_subtasks: int
@@ -222,6 +245,16 @@ class BetaProductPrior:
     def subtask_logpdf(self, x: np.ndarray) -> np.ndarray:
         """log f_i at points (m, D) (the same for every sub-task)."""
         return stats.beta.logpdf(np.asarray(x), self.a, self.b).sum(-1)
+
+
+def fit_kde(samples: np.ndarray, bandwidth: float, rtol: float = 1e-4):
+    """Gaussian ``KernelDensity`` with a fixed bandwidth (``rtol`` as in :func:`fit_kde_by_cross_validation`)."""
+    from sklearn.neighbors import KernelDensity
+
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 1:
+        raise ValueError(f"samples must be (n >= 1, d), got shape {x.shape}")
+    return KernelDensity(kernel="gaussian", bandwidth=_positive("bandwidth", bandwidth), rtol=rtol).fit(x)
 
 
 def fit_kde_by_cross_validation(samples: np.ndarray, bandwidths: Sequence[float] | np.ndarray, cv_folds: int = 5,
@@ -271,8 +304,10 @@ class KdeExperimentRow:
 
     ``l1_joint``: ∫|f − f̂_joint| over the D·K-dim space; ``l1_per_subtask``: the mean over the K
     sub-tasks of ∫|f_i − f̂_i| (``_max``: the worst sub-task); ``l1_product``: ∫|f − Π_i f̂_i| over
-    the full space, for reference. Standard errors: over the repeats when ``n_repeats > 1`` (data
-    and Monte Carlo noise), else of the Monte Carlo estimate alone. ``gap_bound_*``: the regret
+    the full space, for reference. All are whole-space distances: KDE mass outside [0, 1]^d counts.
+    ``bandwidth_rule``: ``"cv"`` (cross-validated) or ``"rate"`` (the theorems' (log N / N)^(1/(2α+d))).
+    Standard errors: over the repeats when ``n_repeats > 1`` (data and Monte Carlo noise), else of
+    the Monte Carlo estimate alone. ``gap_bound_*``: the regret
     bound these errors imply (paper App. A.2, 2 · max_π |J_f(π) − J_f̂(π)|) with R_max = ``r_max`` and
     T = ``steps_per_subtask`` steps per sub-task: 2·R_max·H·l1_joint and 2·R_max·T·Σ_i L1_i.
     """
@@ -292,16 +327,23 @@ class KdeExperimentRow:
     gap_bound_joint: float
     gap_bound_per_subtask: float
     seconds: float
+    bandwidth_rule: str = "cv"
 
 
 DEFAULT_BANDWIDTHS = np.geomspace(0.01, 1.0, 14)
 
 
 def _kde_cell(n: int, prior: BetaProductPrior, rng: np.random.Generator, bandwidths: np.ndarray, cv_folds: int,
-              n_mc: int, cv_seed: int) -> dict[str, float]:
+              n_mc: int, cv_seed: int, bandwidth_rule: BandwidthRule = "cv", alpha: float = 1.0,
+              rate_constant: float = 1.0) -> dict[str, float]:
     """Fit both estimators to one data set of N tasks and measure their L1 errors."""
     K, D = prior.n_subtasks, prior.subtask_dim
     data = prior.sample(n, rng).reshape(n, K * D)          # sub-task i occupies columns i·D … (i+1)·D − 1
+
+    def fit(x: np.ndarray):
+        if bandwidth_rule == "rate":
+            return fit_kde(x, rate_bandwidth(len(x), x.shape[1], alpha, rate_constant))
+        return fit_kde_by_cross_validation(x, bandwidths, cv_folds, cv_seed)
 
     def true_logpdf(x: np.ndarray) -> np.ndarray:          # f at (m, d) points, any d (product of Betas)
         return stats.beta.logpdf(x, prior.a, prior.b).sum(-1)
@@ -312,12 +354,12 @@ def _kde_cell(n: int, prior: BetaProductPrior, rng: np.random.Generator, bandwid
     def draw_kde(kde) -> Callable[[int], np.ndarray]:
         return lambda m: kde.sample(m, random_state=int(rng.integers(2**31)))
 
-    joint = fit_kde_by_cross_validation(data, bandwidths, cv_folds, cv_seed)
+    joint = fit(data)
     l1_joint, se_joint = l1_distance_monte_carlo(true_logpdf, draw_truth(K * D), joint.score_samples,
                                                  draw_kde(joint), n_mc)
     kdes, per, per_se = [], [], []
     for i in range(K):
-        kde_i = fit_kde_by_cross_validation(data[:, i * D:(i + 1) * D], bandwidths, cv_folds, cv_seed)
+        kde_i = fit(data[:, i * D:(i + 1) * D])
         l1_i, se_i = l1_distance_monte_carlo(true_logpdf, draw_truth(D), kde_i.score_samples, draw_kde(kde_i), n_mc)
         kdes.append(kde_i)
         per.append(l1_i)
@@ -341,7 +383,8 @@ def kde_experiment(n_samples_grid: Sequence[int] = (100, 300, 1000), n_subtasks_
                    subtask_dim: int = 1, n_mc: int = 2000, seed: int = 0, n_repeats: int = 1,
                    bandwidths: Sequence[float] | np.ndarray | None = None, cv_folds: int = 5,
                    prior_a: float = 2.0, prior_b: float = 2.0, r_max: float = 1.0,
-                   steps_per_subtask: float = 1.0) -> list[KdeExperimentRow]:
+                   steps_per_subtask: float = 1.0, bandwidth_rule: BandwidthRule = "cv", alpha: float = 1.0,
+                   rate_constant: float = 1.0) -> list[KdeExperimentRow]:
     """Joint vs per-sub-task KDE on a decomposable prior, over a grid of N and K (paper Sec. 3.2.1).
 
     For every (N, K) and each of ``n_repeats`` data sets: draw N tasks from
@@ -351,6 +394,11 @@ def kde_experiment(n_samples_grid: Sequence[int] = (100, 300, 1000), n_subtasks_
     errors by Monte Carlo (:func:`l1_distance_monte_carlo`, ``n_mc`` points each). Every data set has
     its own random stream, derived from (``seed``, N, K, repeat). Expected outcome: at fixed N the
     joint error grows with K, the per-sub-task error does not.
+
+    ``bandwidth_rule="rate"`` replaces cross-validation by the bandwidth the theorems assume,
+    :func:`rate_bandwidth` (``rate_constant`` · (log N / N)^(1/(2·``alpha`` + d)) in d = D·K
+    dimensions for the joint KDE and d = D per sub-task; α = 1 suits Beta(a, b) with a, b ≥ 2). It
+    needs no search and runs in a few seconds; the same data sets are drawn as with ``"cv"``.
 
     Cost: about 25 s single-threaded for the default grid (D = 1, one repeat), measured on a shared
     2-core machine.
@@ -364,6 +412,10 @@ def kde_experiment(n_samples_grid: Sequence[int] = (100, 300, 1000), n_subtasks_
             raise ValueError(f"every N in n_samples_grid must be >= 2·cv_folds = {2 * cv_folds}, got {n}")
     for k in n_subtasks_grid:
         _check_positive_int("every K in n_subtasks_grid", k)
+    if bandwidth_rule not in BANDWIDTH_RULES:
+        raise ValueError(f"bandwidth_rule must be one of {BANDWIDTH_RULES}, got {bandwidth_rule!r}")
+    _check_alpha(alpha)
+    _positive("rate_constant", rate_constant)
     grid = DEFAULT_BANDWIDTHS if bandwidths is None else np.asarray(bandwidths, dtype=np.float64)
     if grid.ndim != 1 or len(grid) == 0 or (grid <= 0).any():
         raise ValueError(f"bandwidths must be a non-empty list of positive numbers, got {bandwidths!r}")
@@ -373,7 +425,8 @@ def kde_experiment(n_samples_grid: Sequence[int] = (100, 300, 1000), n_subtasks_
             start = time.perf_counter()
             prior = BetaProductPrior(int(k), int(subtask_dim), prior_a, prior_b)
             cells = [_kde_cell(int(n), prior, np.random.default_rng(np.random.SeedSequence([seed, n, k, r])), grid,
-                               cv_folds, int(n_mc), seed) for r in range(repeats)]
+                               cv_folds, int(n_mc), seed, bandwidth_rule, alpha, rate_constant)
+                     for r in range(repeats)]
 
             def mean(key: str) -> float:
                 return float(np.mean([c[key] for c in cells]))
@@ -391,22 +444,26 @@ def kde_experiment(n_samples_grid: Sequence[int] = (100, 300, 1000), n_subtasks_
                 bandwidth_joint=mean("bandwidth_joint"), bandwidth_per_subtask=mean("bandwidth_per_subtask"),
                 gap_bound_joint=2.0 * r_max * k * steps_per_subtask * mean("l1_joint"),
                 gap_bound_per_subtask=2.0 * r_max * steps_per_subtask * mean("l1_per_subtask_sum"),
-                seconds=time.perf_counter() - start))
+                seconds=time.perf_counter() - start, bandwidth_rule=bandwidth_rule))
     return rows
 
 
-def format_table(rows: Sequence[KdeExperimentRow]) -> str:
-    """Markdown table of :func:`kde_experiment` rows (L1 errors ± standard error)."""
+def format_table(rows: Sequence[KdeExperimentRow], bandwidths: bool = False) -> str:
+    """Markdown table of :func:`kde_experiment` rows (L1 errors ± standard error).
+
+    ``bandwidths=True`` adds two columns: the joint KDE's bandwidth and the mean per-sub-task bandwidth.
+    """
     lines = ["| N | K | D·K | L1 joint | L1 per sub-task (mean) | L1 per sub-task (max) | L1 product of sub-task KDEs "
-             "| gap bound / (R_max·H): joint | per sub-task |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| gap bound / (R_max·H): joint | per sub-task |" + (" h joint | h per sub-task |" if bandwidths else ""),
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if bandwidths else "")]
     for r in rows:
         h = r.gap_bound_joint / (2 * r.l1_joint) if r.l1_joint > 0 else float("nan")  # R_max·H
         lines.append(f"| {r.n_samples} | {r.n_subtasks} | {r.n_subtasks * r.subtask_dim} "
                      f"| {r.l1_joint:.3f} ± {r.l1_joint_stderr:.3f} "
                      f"| {r.l1_per_subtask:.3f} ± {r.l1_per_subtask_stderr:.3f} "
                      f"| {r.l1_per_subtask_max:.3f} | {r.l1_product:.3f} "
-                     f"| {r.gap_bound_joint / h:.3f} | {r.gap_bound_per_subtask / h:.3f} |")
+                     f"| {r.gap_bound_joint / h:.3f} | {r.gap_bound_per_subtask / h:.3f} |"
+                     + (f" {r.bandwidth_joint:.3f} | {r.bandwidth_per_subtask:.3f} |" if bandwidths else ""))
     return "\n".join(lines)
 
 
@@ -417,7 +474,8 @@ def rows_as_dicts(rows: Sequence[KdeExperimentRow]) -> list[dict]:
 def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - command-line helper
     """Print the joint vs per-sub-task KDE table.
 
-    ``python -m mamba_edu.theory.pac [--dim D] [--seed S] [--n N ...] [--k K ...] [--repeats R]``
+    ``python -m mamba_edu.theory.pac [--dim D] [--seed S] [--n N ...] [--k K ...] [--repeats R]
+    [--bandwidth {cv,rate}]``
     """
     import argparse
 
@@ -427,10 +485,13 @@ def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - comma
     p.add_argument("--n", type=int, nargs="+", default=[100, 300, 1000], help="numbers of tasks N")
     p.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8], help="numbers of sub-tasks K")
     p.add_argument("--repeats", type=int, default=1, help="independent data sets per (N, K)")
+    p.add_argument("--bandwidth", choices=BANDWIDTH_RULES, default="cv",
+                   help="cv: cross-validated (default); rate: the theorems' (log N / N)^(1/(2 + d))")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    rows = kde_experiment(args.n, args.k, subtask_dim=args.dim, seed=args.seed, n_repeats=args.repeats)
-    print(format_table(rows))
+    rows = kde_experiment(args.n, args.k, subtask_dim=args.dim, seed=args.seed, n_repeats=args.repeats,
+                          bandwidth_rule=args.bandwidth)
+    print(format_table(rows, bandwidths=args.bandwidth == "rate"))
     print(f"\n{len(rows)} cells in {time.perf_counter() - start:.1f} s")
 
 
