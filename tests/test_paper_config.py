@@ -1,0 +1,174 @@
+"""The `paper` preset: the authors' model, schedule and evaluation protocol (docs/mamba.md, parity table)."""
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from mamba_edu.agents.dreamer.agent import DreamerAgent
+from mamba_edu.agents.dreamer.config import DreamerConfig, config_from_dict, resolve_config
+from mamba_edu.agents.dreamer.learner import DreamerLearner
+
+
+def mlp_params(inp: int, units: int, layers: int, out: int | None = None) -> int:
+    """Linear (no bias) + LayerNorm per hidden layer, then a linear output layer with bias."""
+    n = inp * units + 2 * units + (layers - 1) * (units * units + 2 * units)
+    return n + (units * out + out if out else 0)
+
+
+def rssm_params(embed: int, action: int, deter: int, hidden: int, stoch: int, classes: int) -> int:
+    zc = stoch * classes
+    gru_input = zc * hidden + action * hidden + 2 * hidden                # [z, a] -> hidden, LayerNorm
+    gru = (hidden + deter) * 3 * deter + 2 * 3 * deter                     # one linear, LayerNorm(3·deter)
+    prior = deter * hidden + 2 * hidden + hidden * zc + zc
+    posterior = deter * hidden + embed * hidden + 2 * hidden + hidden * zc + zc
+    return gru_input + gru + prior + posterior + deter                     # + learned initial state
+
+
+def test_paper_preset_parameter_counts_per_module_on_point_robot():
+    """PointRobot: obs (x, y, previous reward, t/H) = 4, action 2; deter 512, hidden 64, 16 × 16 latents,
+    heads 2 × 128, encoder/decoder 4 × 512 (the authors' halfcircle configuration)."""
+    with_quick_off = pytest.MonkeyPatch()
+    with_quick_off.delenv("MAMBA_EDU_QUICK", raising=False)
+    try:
+        cfg = resolve_config("mamba", "PointRobot", ["paper"], {"device": "cpu"})
+    finally:
+        with_quick_off.undo()
+    agent = DreamerAgent(cfg, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+                         gym.spaces.Box(-1, 1, (2,), np.float32), 300)
+    feat = 512 + 16 * 16
+
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    expected = {
+        "encoder": mlp_params(4, 512, 4),
+        "rssm": rssm_params(512, 2, 512, 64, 16, 16),
+        "decoder": mlp_params(feat, 512, 4, 4),
+        "reward": mlp_params(feat, 128, 2, 255),
+        "cont": mlp_params(feat, 128, 2, 1),
+        "actor": mlp_params(feat, 128, 2, 4),
+        "critic": mlp_params(feat, 128, 2, 255),
+    }
+    got = {"encoder": count(agent.wm.encoder), "rssm": count(agent.wm.rssm), "decoder": count(agent.wm.vec_decoder),
+           "reward": count(agent.wm.reward_head), "cont": count(agent.wm.cont_head),
+           "actor": count(agent.ac.actor), "critic": count(agent.ac.critic)}
+    assert got == expected
+    assert got == {"encoder": 792_576, "rssm": 1_036_800, "decoder": 1_185_796, "reward": 148_095, "cont": 115_329,
+                   "actor": 115_716, "critic": 148_095}
+    assert count(agent.wm) == 3_278_596
+
+
+def test_paper_preset_schedule_and_protocol(monkeypatch):
+    monkeypatch.delenv("MAMBA_EDU_QUICK", raising=False)
+    pr = resolve_config("mamba", "PointRobot", ["paper"])
+    assert pr.updates_per_step == pytest.approx(0.01 / 3)      # their train_ratio / K: 1 update per 300 steps
+    assert pr.update_after_collection and pr.kl_all_steps and pr.eval_greedy and not pr.std_head_detached
+    assert (pr.num_envs, pr.imag_horizon, pr.imag_starts, pr.seq_len, pr.batch_size) == (10, 1, 512, 64, 16)
+    assert (pr.eval_every, pr.eval_tasks, pr.final_tasks, pr.prefill) == (60_000, 20, 1000, 3000)
+    assert (pr.enc_units, pr.enc_layers, pr.units, pr.layers) == (512, 4, 128, 2)
+    assert (pr.norm_eps, pr.weight_init, pr.retnorm_from_zero) == (1e-3, "dreamerv3", True)
+    wind = resolve_config("mamba", "PointRobotWind", ["paper"])
+    assert wind.imag_horizon == 9 and wind.updates_per_step == pytest.approx(0.2 / 3)
+    assert resolve_config("mamba", "PointRobotWind").imag_horizon == 10
+    er = resolve_config("mamba", "EscapeRoom", ["paper"])
+    assert er.imag_horizon == 9 and er.updates_per_step == pytest.approx(0.1) and er.eval_every == 24_000
+    tune = resolve_config("dreamer-tune", "PointRobot", ["paper"])
+    assert not tune.full_context and tune.updates_per_step == pr.updates_per_step
+    with pytest.raises(ValueError, match="preset paper: .*not transcribed for Reacher-1.*valid envs: PointRobot"):
+        resolve_config("mamba", "Reacher-1", ["paper"])
+
+
+def test_configs_saved_before_the_new_fields_rebuild_their_run():
+    """A config.json written before these fields existed keeps its run's behaviour: the encoder had the
+    heads' width and depth, sampled evaluation, KL at the sampled indices, PyTorch's init."""
+    old = {k: v for k, v in vars(DreamerConfig()).items()
+           if k not in ("enc_units", "enc_layers", "updates_per_step", "update_after_collection", "kl_all_steps",
+                        "eval_greedy", "norm_eps", "weight_init", "retnorm_from_zero")}
+    old.update(units=64, layers=3)
+    cfg = config_from_dict(old)
+    assert (cfg.enc_units, cfg.enc_layers) == (64, 3)
+    assert (cfg.eval_greedy, cfg.kl_all_steps, cfg.updates_per_step, cfg.update_after_collection) == (False, False, 0, False)
+    assert (cfg.norm_eps, cfg.weight_init, cfg.retnorm_from_zero) == (1e-5, "torch", False)
+
+
+def small_learner(**over) -> DreamerLearner:
+    cfg = resolve_config("mamba", "PointRobot", ["quick"], {"device": "cpu", **over})
+    return DreamerLearner(cfg, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+                          gym.spaces.Box(-1, 1, (2,), np.float32), 30)
+
+
+def collect_batch(learner: DreamerLearner, env_steps: int, n: int = 2) -> int:
+    rng = np.random.default_rng(env_steps)
+    learner.begin(rng.normal(size=(n, 4)).astype(np.float32), n)
+    for _ in range(30):
+        actions = learner.act(rng.normal(size=(n, 4)).astype(np.float32), env_steps)
+        env_steps += n
+        learner.observe(actions, rng.random(n), rng.normal(size=(n, 4)).astype(np.float32), np.zeros(n))
+        learner.update(env_steps)
+    learner.end()
+    learner.update(env_steps)
+    return env_steps
+
+
+def test_updates_per_step_after_each_collection():
+    learner = small_learner(updates_per_step=0.05, update_after_collection=True, prefill=0)
+    steps = 0
+    seen = []
+    for _ in range(3):
+        before = learner.agent.updates
+        steps = collect_batch(learner, steps)
+        seen.append(learner.agent.updates - before)
+        assert learner.agent.updates == learner.agent.updates_due(steps) == int(steps * 0.05) + 1
+    assert seen[0] == 4 and seen[1:] == [3, 3]             # 60 steps per batch at 1/20: ~3 per batch
+    # interleaved (default): the same count, but reached during the batch
+    inter = small_learner(updates_per_step=0.05, prefill=0)
+    collect_batch(inter, 0)
+    assert inter.agent.updates == int(60 * 0.05) + 1
+
+
+def test_no_updates_inside_a_batch_with_update_after_collection():
+    learner = small_learner(updates_per_step=0.5, update_after_collection=True, prefill=0)
+    rng = np.random.default_rng(0)
+    learner.begin(rng.normal(size=(2, 4)).astype(np.float32), 2)
+    for t in range(30):
+        actions = learner.act(rng.normal(size=(2, 4)).astype(np.float32), 2 * t)
+        learner.observe(actions, rng.random(2), rng.normal(size=(2, 4)).astype(np.float32), np.zeros(2))
+        assert learner.update(2 * (t + 1)) is None and learner.agent.updates == 0
+    learner.end()
+    assert learner.update(60) is not None and learner.agent.updates == 31
+
+
+def test_greedy_evaluation_does_not_leak_into_training():
+    """With eval_greedy the evaluation policy takes the mode; training keeps sampling afterwards."""
+    learner = small_learner(eval_greedy=True)
+    agent = learner.agent
+    obs = np.zeros((3, 4), np.float32)
+
+    def mode_now():
+        with torch.no_grad():
+            return agent.ac.policy(agent.wm.rssm.features(agent.state)).mode().numpy()
+
+    policy = learner.eval_policy()
+    policy.reset(3)
+    np.testing.assert_allclose(policy.act(obs), mode_now(), rtol=0, atol=1e-6)
+    assert agent.greedy is False
+    agent.reset(3)
+    sampled = agent.act(obs)
+    assert np.abs(sampled - mode_now()).max() > 1e-3        # training acts by sampling
+
+
+def test_kl_covers_every_unrolled_step_with_kl_all_steps():
+    from mamba_edu.agents.dreamer.rssm import kl_categorical
+
+    torch.manual_seed(0)
+    wm = small_learner().agent.wm
+    T, B = 20, 3
+    batch = {"obs": torch.randn(T, B, 4), "prev_action": torch.rand(T, B, 2) * 2 - 1, "reward": torch.randn(T, B),
+             "terminal": torch.zeros(T, B)}
+    idx = torch.randint(0, T, (5, B))
+    cols = torch.arange(B).expand_as(idx)
+    for all_steps in (True, False):
+        wm.cfg.kl_all_steps = all_steps
+        _, post, metrics = wm.loss(batch, idx)
+        kl = kl_categorical(post["logits"], wm.rssm.prior_logits(post["deter"])).detach()
+        torch.testing.assert_close(metrics["wm/kl"], kl.mean() if all_steps else kl[idx, cols].mean())
