@@ -82,7 +82,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.tasks < 1:
         raise ValueError(f"--tasks must be >= 1, got {args.tasks}")
-    result = final_test(args.run, n_tasks=args.tasks, which=args.checkpoint, write=args.write_final)
+    greedy = {"run": None, "mode": True, "sample": False}[args.actions]
+    result = final_test(args.run, n_tasks=args.tasks, which=args.checkpoint, write=args.write_final, greedy=greedy)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -225,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--run", required=True)
     e.add_argument("--tasks", type=int, default=1000)
     e.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    e.add_argument("--actions", choices=["run", "mode", "sample"], default="run",
+                   help="the policy's mode, sampled actions, or as the run evaluates (its eval_greedy; default)")
     e.add_argument("--write-final", action="store_true",
                    help="also (over)write DIR/final.json with the result (default: only print it)")
     e.set_defaults(func=cmd_evaluate)

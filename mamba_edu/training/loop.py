@@ -332,14 +332,20 @@ def load_learner(run: str | Path, which: str = "best"):
     return cfg, learner, saved
 
 
-def final_test(run: str | Path, n_tasks: int = 1000, which: str = "best", write: bool = True) -> dict[str, Any]:
-    """Evaluate the best checkpoint on ``n_tasks`` held-out tasks; ``write``: save it as ``final.json``."""
+def final_test(run: str | Path, n_tasks: int = 1000, which: str = "best", write: bool = True,
+               greedy: bool | None = None) -> dict[str, Any]:
+    """Evaluate the best checkpoint on ``n_tasks`` held-out tasks; ``write``: save it as ``final.json``.
+
+    ``greedy``: act with the policy's mode (True) or sample (False); ``None``: as the run evaluates
+    (``cfg.eval_greedy``). The result says which (``"actions"``).
+    """
     run = Path(run)
     cfg, learner, saved = load_learner(run, which)
+    greedy = bool(cfg.eval_greedy) if greedy is None else bool(greedy)
     torch.manual_seed(FINAL_SEED)
-    result = evaluate(learner.eval_policy(), saved["env"], n_tasks=n_tasks, seed=FINAL_SEED,
+    result = evaluate(learner.agent.actor(greedy), saved["env"], n_tasks=n_tasks, seed=FINAL_SEED,
                       batch_size=min(n_tasks, 100), reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
-    result.update(algo=saved["algo"], env=saved["env"], checkpoint=which)
+    result.update(algo=saved["algo"], env=saved["env"], checkpoint=which, actions="mode" if greedy else "sample")
     if write:
         (run / "final.json").write_text(json.dumps(result, indent=2))
     return result
