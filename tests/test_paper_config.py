@@ -1,4 +1,6 @@
 """The `paper` preset: the authors' model, schedule and evaluation protocol (docs/mamba.md, parity table)."""
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -172,3 +174,19 @@ def test_kl_covers_every_unrolled_step_with_kl_all_steps():
         _, post, metrics = wm.loss(batch, idx)
         kl = kl_categorical(post["logits"], wm.rssm.prior_logits(post["deter"])).detach()
         torch.testing.assert_close(metrics["wm/kl"], kl.mean() if all_steps else kl[idx, cols].mean())
+
+
+def test_evaluate_with_mode_or_sampled_actions(capsys):
+    """`evaluate --actions` picks the policy's mode or samples; the default follows the run (old runs: sample)."""
+    from mamba_edu.cli import main
+    from mamba_edu.pretrained import pretrained_run
+
+    run = str(pretrained_run("metabandit_mamba"))
+    got = {}
+    for actions in ("run", "mode", "sample"):
+        assert main(["evaluate", "--run", run, "--tasks", "20", "--actions", actions]) == 0
+
+        got[actions] = json.loads(capsys.readouterr().out)
+    assert got["run"]["actions"] == "sample" and got["mode"]["actions"] == "mode"
+    assert got["run"]["return_mean"] == got["sample"]["return_mean"]
+    assert got["mode"]["return_mean"] != got["sample"]["return_mean"]
