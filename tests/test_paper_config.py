@@ -185,7 +185,6 @@ def test_evaluate_with_mode_or_sampled_actions(capsys):
     got = {}
     for actions in ("run", "mode", "sample"):
         assert main(["evaluate", "--run", run, "--tasks", "20", "--actions", actions]) == 0
-
         got[actions] = json.loads(capsys.readouterr().out)
     assert got["run"]["actions"] == "sample" and got["mode"]["actions"] == "mode"
     assert got["run"]["return_mean"] == got["sample"]["return_mean"]
