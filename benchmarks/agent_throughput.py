@@ -49,7 +49,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--lengths", type=int, nargs="+", default=[120, 200, 300, 600, 1200])
     p.add_argument("--preset", choices=["paper", "cpu"], default="paper")
-    p.add_argument("--imag-horizon", type=int, default=2, help="2 = the PointRobot/Rooms setting")
+    p.add_argument("--imag-horizon", type=int, default=None, help="imagined steps (default: the preset's)")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--envs", type=int, default=16)
     p.add_argument("--threads", type=int, default=0)
@@ -58,7 +58,7 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    presets = [] if args.preset == "paper" else ["cpu"]
+    presets = [args.preset]
     torch.manual_seed(0)
     tune, rp_tune = make("dreamer-tune", max(args.lengths), presets, args.imag_horizon)
     t_tune = time_updates(tune, rp_tune, args.reps)

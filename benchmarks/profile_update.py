@@ -50,13 +50,13 @@ def main() -> None:
     p.add_argument("--preset", choices=["paper", "cpu"], default="cpu")
     p.add_argument("--variants", nargs="+", default=["dreamer-tune", "full", "nograd-prefix", "stored-state"],
                    choices=["dreamer-tune", "full", "nograd-prefix", "stored-state"])
-    p.add_argument("--imag-horizon", type=int, default=2)
+    p.add_argument("--imag-horizon", type=int, default=None, help="imagined steps (default: the preset's)")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    presets = [] if args.preset == "paper" else ["cpu"]
+    presets = [args.preset]
     print(f"preset={args.preset} imag_horizon={args.imag_horizon} threads={torch.get_num_threads()} "
           f"torch={torch.__version__}; ms per update (share of the update)")
     for variant in args.variants:

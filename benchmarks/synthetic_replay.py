@@ -14,11 +14,12 @@ from mamba_edu.agents.dreamer.config import resolve_config
 from mamba_edu.agents.dreamer.replay import Replay
 
 
-def make(algo: str, H: int, presets: list[str], imag_horizon: int, episodes: int = 32,
+def make(algo: str, H: int, presets: list[str], imag_horizon: int | None, episodes: int = 32,
          overrides: dict | None = None) -> tuple[DreamerAgent, Replay]:
-    """(agent, replay holding ``episodes`` meta-episodes of H transitions); ``overrides``: more config fields."""
-    cfg = resolve_config(algo, "PointRobot", presets,
-                         {"imag_horizon": imag_horizon, "stale_check_every": 0, **(overrides or {})})
+    """(agent, replay holding ``episodes`` meta-episodes of H transitions); ``overrides``: more config fields;
+    ``imag_horizon`` None: the presets' value."""
+    horizon = {} if imag_horizon is None else {"imag_horizon": imag_horizon}
+    cfg = resolve_config(algo, "PointRobot", presets, {**horizon, "stale_check_every": 0, **(overrides or {})})
     obs = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
     act = gym.spaces.Box(-1, 1, (2,), np.float32)
     agent = DreamerAgent(cfg, obs, act, H)

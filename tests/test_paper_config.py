@@ -189,3 +189,19 @@ def test_evaluate_with_mode_or_sampled_actions(capsys):
     assert got["run"]["actions"] == "sample" and got["mode"]["actions"] == "mode"
     assert got["run"]["return_mean"] == got["sample"]["return_mean"]
     assert got["mode"]["return_mean"] != got["sample"]["return_mean"]
+
+
+def test_bf16_autocast_update_stays_close_to_fp32():
+    """precision='bf16' runs the update's forward passes in bfloat16: same losses to a few percent, weights
+    and optimiser in float32."""
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        learner = small_learner(precision=precision, prefill=0)
+        collect_batch(learner, 0)
+        m = learner.agent.train_step(learner.replay, 10**6)
+        losses[precision] = m["losses/world_model"]
+        assert all(p.dtype == torch.float32 for p in learner.agent.wm.parameters())
+    assert np.isfinite(losses["bf16"]) and losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
+        resolve_config("mamba", "PointRobot", ["quick"], {"precision": "fp8"})

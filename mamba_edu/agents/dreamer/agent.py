@@ -142,6 +142,12 @@ class DreamerAgent:
             post = {k: v[idx, cols] for k, v in post.items()}
         return {k: v.reshape(-1, *v.shape[2:]) for k, v in post.items()}
 
+    def _autocast(self):
+        """Mixed precision for the forward passes of an update (``cfg.precision``; weights and optimiser
+        states stay float32, the backward pass follows the forward's dtypes)."""
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.precision)
+        return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
     @staticmethod
     def _check_finite(name: str, value: torch.Tensor, step: int) -> None:
         if not torch.isfinite(value).all():
@@ -162,7 +168,7 @@ class DreamerAgent:
         cfg = self.cfg
         with record_function("update/sample"):
             cb = self.context.sample(replay, env_steps, self.updates)
-        with record_function("update/wm_forward"):
+        with record_function("update/wm_forward"), self._autocast():
             wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start, cb.weights)
         self._check_finite("world_model", wm_loss, self.updates)
         with record_function("update/wm_backward"):
@@ -173,7 +179,7 @@ class DreamerAgent:
         with record_function("update/context_bookkeeping"):
             self.context.after_update(replay, cb, post, self.updates)
 
-        with record_function("update/imagination"):
+        with record_function("update/imagination"), self._autocast():
             start = self._imagination_starts({k: v.detach() for k, v in post.items()})
             actor_loss, critic_loss, ac_metrics = self.ac.losses(self.wm, start)
         self._check_finite("actor", actor_loss, self.updates)

@@ -161,6 +161,10 @@ class DreamerConfig:
     False: sample actions. Training always samples."""
     checkpoint_every_s: float = 300.0
     """Seconds between checkpoints (always also at evaluations and the end)."""
+    precision: str = "fp32"
+    """Arithmetic of the update's forward passes: 'fp32', or 'bf16' / 'fp16' autocast (matrix products in
+    half precision; weights, optimiser and losses' reductions in float32). bf16 needs a CPU with
+    AVX512-BF16/AMX or a GPU to be faster; fp16 is for GPUs. Not the authors' (they train in fp32)."""
     seed: int = 0
     """Seed of torch, numpy, the envs and the replay sampler."""
     device: str = "auto"
@@ -198,6 +202,8 @@ class DreamerConfig:
         if self.state_stride < 1 or self.burn_in % self.state_stride:
             raise ValueError(f"config: burn_in ({self.burn_in}) must be a multiple of state_stride "
                              f"({self.state_stride} >= 1)")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"config: precision must be one of fp32, bf16, fp16; got {self.precision!r}")
         if self.weight_init not in ("dreamerv3", "torch"):
             raise ValueError(f"config: weight_init must be one of dreamerv3, torch; got {self.weight_init!r}")
         if not self.norm_eps > 0:
