@@ -81,16 +81,29 @@ def test_paper_preset_schedule_and_protocol(monkeypatch):
 
 
 def test_configs_saved_before_the_new_fields_rebuild_their_run():
-    """A config.json written before these fields existed keeps its run's behaviour: the encoder had the
+    """A config.json written before these fields existed keeps its run's behaviour: the encoder has the
     heads' width and depth, sampled evaluation, KL at the sampled indices, PyTorch's init."""
+    from mamba_edu.agents.dreamer.world_model import WorldModel
+
     old = {k: v for k, v in vars(DreamerConfig()).items()
            if k not in ("enc_units", "enc_layers", "updates_per_step", "update_after_collection", "kl_all_steps",
-                        "eval_greedy", "norm_eps", "weight_init", "retnorm_from_zero")}
+                        "eval_greedy", "norm_eps", "weight_init", "retnorm_from_zero", "precision")}
     old.update(units=64, layers=3)
     cfg = config_from_dict(old)
-    assert (cfg.enc_units, cfg.enc_layers) == (64, 3)
     assert (cfg.eval_greedy, cfg.kl_all_steps, cfg.updates_per_step, cfg.update_after_collection) == (False, False, 0, False)
-    assert (cfg.norm_eps, cfg.weight_init, cfg.retnorm_from_zero) == (1e-5, "torch", False)
+    assert (cfg.norm_eps, cfg.weight_init, cfg.retnorm_from_zero, cfg.precision) == (1e-5, "torch", False, "fp32")
+    wm = WorldModel(cfg, 4, 2)
+    assert wm.encoder.out_dim == 64 and len([m for m in wm.encoder.mlp if isinstance(m, torch.nn.Linear)]) == 3
+
+
+def test_defaults_are_ours_and_paper_is_the_authors(monkeypatch):
+    """Without `paper` the encoder follows the heads and the numerics are ours (the earlier runs); the
+    evaluation takes the mode either way."""
+    monkeypatch.delenv("MAMBA_EDU_QUICK", raising=False)
+    ours = resolve_config("mamba", "PointRobot", ["cpu"])
+    assert (ours.enc_units, ours.enc_layers, ours.kl_all_steps, ours.weight_init, ours.eval_greedy) == (0, 0, False, "torch", True)
+    stacked = resolve_config("mamba", "PointRobot", ["paper", "cpu"])   # cpu shrinks paper's encoder too
+    assert (stacked.enc_units, stacked.enc_layers, stacked.kl_all_steps, stacked.num_envs) == (0, 0, True, 10)
 
 
 def small_learner(**over) -> DreamerLearner:

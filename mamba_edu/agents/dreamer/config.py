@@ -36,16 +36,17 @@ class DreamerConfig:
     """Width of the reward/continue heads, actor and critic MLPs."""
     layers: int = 2
     """Hidden layers of the reward/continue heads, actor and critic MLPs."""
-    enc_units: int = 512
-    """Width of the encoder and vector-decoder MLPs (the authors' ``encoder/decoder: mlp_units``)."""
-    enc_layers: int = 2
-    """Hidden layers of the encoder and vector-decoder MLPs (the authors' ``mlp_layers``: 2 by default,
-    4 on PointRobot, EscapeRoom and Rooms)."""
-    norm_eps: float = 1e-3
-    """Epsilon of every LayerNorm (the authors' networks: 1e-3; PyTorch's default is 1e-5)."""
-    weight_init: str = "dreamerv3"
-    """'dreamerv3' (the authors': truncated-normal fan-avg weights, uniform output layers, zero
-    reward and critic outputs) or 'torch' (PyTorch's defaults, zero reward and critic outputs)."""
+    enc_units: int = 0
+    """Width of the encoder and vector-decoder MLPs; 0: the heads' ``units`` (the authors' ``mlp_units``
+    is 512: ``paper`` sets it)."""
+    enc_layers: int = 0
+    """Hidden layers of the encoder and vector-decoder MLPs; 0: the heads' ``layers`` (the authors'
+    ``mlp_layers``: 4 on PointRobot, PointRobotWind, EscapeRoom and Rooms; ``paper`` sets it)."""
+    norm_eps: float = 1e-5
+    """Epsilon of every LayerNorm (PyTorch's default; the authors' networks use 1e-3: ``paper``)."""
+    weight_init: str = "torch"
+    """'torch' (PyTorch's defaults, zero reward and critic outputs) or 'dreamerv3' (the authors':
+    truncated-normal fan-avg weights, uniform output layers, zero reward and critic outputs; ``paper``)."""
     cnn_depth: int = 32
     """Channels of the first CNN layer (image observations)."""
     unimix: float = 0.01
@@ -59,9 +60,10 @@ class DreamerConfig:
     """Weight of the representation KL, KL(posterior ‖ sg(prior))."""
     free_nats: float = 1.0
     """Free bits: each KL term is clipped below at this many nats."""
-    kl_all_steps: bool = True
-    """Full context: the KL terms cover every unrolled step of the prefix, the prediction losses only
-    the ``seq_len`` sampled indices (the authors' code). False: the KL only at the sampled indices."""
+    kl_all_steps: bool = False
+    """Full context: True puts the KL terms on every unrolled step of the prefix and the prediction
+    losses on the ``seq_len`` sampled indices (the authors' code; ``paper``); False: all terms at the
+    sampled indices."""
     model_lr: float = 1e-4
     """Adam learning rate of the world model."""
     model_grad_clip: float = 1000.0
@@ -93,8 +95,9 @@ class DreamerConfig:
     """Weight of the critic's regulariser towards the slow critic's prediction."""
     retnorm_decay: float = 0.99
     """EMA decay of the 5th–95th return percentile range used to normalise advantages."""
-    retnorm_from_zero: bool = True
-    """The percentile EMAs start at 0 (the authors' code); False: at the first batch's percentiles."""
+    retnorm_from_zero: bool = False
+    """True: the percentile EMAs start at 0 (the authors' code; ``paper``); False: at the first
+    batch's percentiles."""
     actor_grad: str = "auto"
     """'reinforce', 'dynamics' (backprop through the model), or 'auto' (reinforce for discrete
     actions, dynamics for continuous, as DreamerV3)."""
@@ -194,8 +197,8 @@ class DreamerConfig:
         if self.context != "full" and not self.full_context:
             raise ValueError(f"config: context={self.context!r} needs full_context=True (use it with --algo mamba)")
         for name in ["enc_units", "enc_layers"]:
-            if getattr(self, name) < 1:
-                raise ValueError(f"config: {name} must be >= 1, got {getattr(self, name)}")
+            if getattr(self, name) < 0:
+                raise ValueError(f"config: {name} must be >= 0 (0: as the heads), got {getattr(self, name)}")
         for name in ["burn_in", "state_refresh_every", "stale_check_every"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
@@ -221,16 +224,15 @@ ALGO_PRESETS: dict[str, dict[str, Any]] = {
                   reward_in_obs=True, time_in_obs=True, full_context=True),
 }
 
-#: Per-environment settings. Sizes, imagination and N_WM follow the authors' released configuration
-#: (``configs.yaml``: the encoder/decoder MLPs have 4 layers on halfcircle, escaperoom and rooms; their
-#: ``imag_horizon`` here in their counting, see ``imag_horizon``); ``train_ratio`` is ours (DreamerV3's
-#: definition; PointRobot's 16 is 4.7× the authors' update rate) — the ``paper`` preset replaces it by
-#: the authors' ``updates_per_step``. ``steps`` are real env steps; ``wm_horizon_steps`` is N_WM.
+#: Per-environment settings. Imagination and N_WM follow the authors' released configuration (their
+#: ``imag_horizon`` number, see ``imag_horizon`` for how they count it); ``train_ratio`` is ours
+#: (DreamerV3's definition; PointRobot's 16 is 4.7× the authors' update rate). ``paper`` replaces these
+#: by the authors' values. ``steps`` are real env steps; ``wm_horizon_steps`` is N_WM.
 ENV_PRESETS: dict[str, dict[str, Any]] = {
-    "PointRobot": dict(imag_horizon=2, train_ratio=16, steps=1_000_000, enc_layers=4),
-    "PointRobotWind": dict(imag_horizon=10, train_ratio=320, steps=1_000_000, enc_layers=4),
-    "EscapeRoom": dict(imag_horizon=10, train_ratio=192, steps=2_000_000, enc_layers=4),
-    **{f"Rooms-{n}": dict(imag_horizon=2, train_ratio=160, steps=3_000_000, wm_horizon_steps=2_500_000, enc_layers=4)
+    "PointRobot": dict(imag_horizon=2, train_ratio=16, steps=1_000_000),
+    "PointRobotWind": dict(imag_horizon=10, train_ratio=320, steps=1_000_000),
+    "EscapeRoom": dict(imag_horizon=10, train_ratio=192, steps=2_000_000),
+    **{f"Rooms-{n}": dict(imag_horizon=2, train_ratio=160, steps=3_000_000, wm_horizon_steps=2_500_000)
        for n in range(1, 9)},
     **{f"Reacher-{n}": dict(imag_horizon=10, train_ratio=144, steps=10_000_000, wm_horizon_steps=2_500_000,
                             actor_lr=2e-4, critic_lr=2e-4) for n in range(1, 5)},
@@ -247,18 +249,19 @@ ENV_PRESETS: dict[str, dict[str, Any]] = {
 #: Common part: 10 parallel envs, updates after each collection, KL on every unrolled step, evaluation
 #: with the policy's mode, our deliberate differences off.
 PAPER_COMMON: dict[str, Any] = dict(num_envs=10, update_after_collection=True, kl_all_steps=True,
-                                    eval_greedy=True, std_head_detached=False, final_tasks=1000)
+                                    eval_greedy=True, std_head_detached=False, final_tasks=1000,
+                                    weight_init="dreamerv3", norm_eps=1e-3, retnorm_from_zero=True)
 
 
 def _paper_env(K: int, T: int, their_train_ratio: float, their_imag_horizon: int, eval_tasks: int = 20
                ) -> dict[str, Any]:
     """The authors' per-env values in our units. Updates: their ``update_models(int(train_ratio ·
     steps_taken / num_meta_episodes))`` per collection → train_ratio / K per real step. Imagination:
-    their horizon counts the start state. Evaluation every 200 collected meta-episodes on
-    ``eval_tasks`` fixed tasks. Prefill: their 25 random meta-episodes leave one in the replay (their
+    their horizon counts the start state. Encoder/decoder MLPs 4 × 512 (their ``mlp_layers: 4`` on
+    these envs). Evaluation every 200 collected meta-episodes on ``eval_tasks`` fixed tasks. Prefill: their 25 random meta-episodes leave one in the replay (their
     ``simulate`` prunes the dataset), so ours is one batch of 10 random meta-episodes."""
     return dict(updates_per_step=their_train_ratio / K, imag_horizon=their_imag_horizon - 1,
-                eval_every=200 * K * T, eval_tasks=eval_tasks, prefill=10 * K * T)
+                eval_every=200 * K * T, eval_tasks=eval_tasks, prefill=10 * K * T, enc_units=512, enc_layers=4)
 
 
 PAPER_ENV: dict[str, dict[str, Any]] = {
@@ -271,11 +274,11 @@ PAPER_ENV: dict[str, dict[str, Any]] = {
 EXTRA_PRESETS: dict[str, dict[str, Any]] = {
     # CI and demos: tiny budgets and models. Same code paths.
     "quick": dict(steps=3_000, prefill=600, eval_every=1_500, eval_tasks=8, final_tasks=16, deter=64, hidden=32,
-                  stoch=8, classes=8, units=64, enc_units=64, enc_layers=2, imag_starts=32, batch_size=8, seq_len=32,
+                  stoch=8, classes=8, units=64, enc_units=0, enc_layers=0, imag_starts=32, batch_size=8, seq_len=32,
                   train_ratio=64, updates_per_step=0.0),
     # A student's laptop: the paper's algorithm at sizes a 2-core CPU trains in tens of minutes.
-    "cpu": dict(deter=128, hidden=64, stoch=16, classes=16, units=128, enc_units=128, enc_layers=2, imag_starts=64,
-                batch_size=16, seq_len=64),
+    "cpu": dict(deter=128, hidden=64, stoch=16, classes=16, units=128, enc_units=0, enc_layers=0,
+                imag_starts=64, batch_size=16, seq_len=64),
     # Turn off MAMBA's schedule (paper App. G, Table 4 ablation).
     "no-schedule": dict(wm_horizon_steps=0),
     # Paper App. G ablation: no reward in the observation.
@@ -331,17 +334,14 @@ def config_to_dict(cfg: DreamerConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-#: Fields added since runs were first saved, with the value that reproduces a run saved before them.
-_SAVED_DEFAULTS: dict[str, Any] = {"updates_per_step": 0.0, "update_after_collection": False,
-                                   "kl_all_steps": False, "eval_greedy": False, "norm_eps": 1e-5,
-                                   "weight_init": "torch", "retnorm_from_zero": False}
+#: Fields whose default changed since runs were first saved, with the value such a run had.
+_SAVED_DEFAULTS: dict[str, Any] = {"eval_greedy": False}
 
 
 def config_from_dict(d: dict[str, Any]) -> DreamerConfig:
     """A saved config (``config.json``) as a :class:`DreamerConfig`; configs saved before a field existed
-    get the value their run had (the encoder then had the heads' ``units`` × ``layers``)."""
-    d = {**_SAVED_DEFAULTS, "enc_units": d.get("units", 512), "enc_layers": d.get("layers", 2), **d}
-    return apply_fields(DreamerConfig(), d, "saved config").validate()
+    get the value their run had (fields added later default to the earlier behaviour)."""
+    return apply_fields(DreamerConfig(), {**_SAVED_DEFAULTS, **d}, "saved config").validate()
 
 
 __all__ = ["DreamerConfig", "ALGO_PRESETS", "ENV_PRESETS", "EXTRA_PRESETS", "PAPER_COMMON", "PAPER_ENV", "PRESETS",

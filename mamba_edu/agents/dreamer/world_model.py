@@ -51,12 +51,13 @@ class WorldModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.image_shape = image_shape
-        self.encoder = Encoder(obs_dim, cfg.enc_units, cfg.enc_layers, image_shape, cfg.cnn_depth)
+        enc_units, enc_layers = cfg.enc_units or cfg.units, cfg.enc_layers or cfg.layers
+        self.encoder = Encoder(obs_dim, enc_units, enc_layers, image_shape, cfg.cnn_depth)
         self.rssm = RSSM(self.encoder.out_dim, action_dim, cfg.deter, cfg.hidden, cfg.stoch, cfg.classes, cfg.unimix)
         feat = self.rssm.feat_dim
         if image_shape is not None:
             self.image_decoder = ConvDecoder(feat, image_shape[-1], cfg.cnn_depth)
-        self.vec_decoder = mlp(feat, cfg.enc_units, cfg.enc_layers, obs_dim) if obs_dim else None
+        self.vec_decoder = mlp(feat, enc_units, enc_layers, obs_dim) if obs_dim else None
         self.reward_head = zero_init_last(mlp(feat, cfg.units, cfg.layers, cfg.bins))
         self.cont_head = mlp(feat, cfg.units, cfg.layers, 1)
         set_layer_norm_eps(self, cfg.norm_eps)
