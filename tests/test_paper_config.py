@@ -218,3 +218,21 @@ def test_bf16_autocast_update_stays_close_to_fp32():
     assert np.isfinite(losses["bf16"]) and losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
         resolve_config("mamba", "PointRobot", ["quick"], {"precision": "fp8"})
+
+
+@pytest.mark.parametrize("name", ["metabandit_mamba", "rooms3_varibad"])
+def test_export_run_keeps_weights_and_drops_optimiser_states(tmp_path, name):
+    """A shipped run holds weights only and evaluates exactly like its source."""
+    from mamba_edu.pretrained import pretrained_run
+    from mamba_edu.training import checkpoint
+    from mamba_edu.training.loop import final_test
+    from mamba_edu.training.run_dir import export_run
+
+    src = pretrained_run(name)
+    size = export_run(src, tmp_path / "shipped")
+    assert size < (src / "checkpoints" / "best.pt").stat().st_size
+    learner = checkpoint.load(tmp_path / "shipped" / "checkpoints" / "best.pt")["learner"]
+    assert "optim" not in learner and not {"wm_opt", "actor_opt", "critic_opt"} & set(learner["agent"])
+    a = final_test(src, n_tasks=20, write=False)
+    b = final_test(tmp_path / "shipped", n_tasks=20, write=False)
+    assert a["return_mean"] == b["return_mean"]

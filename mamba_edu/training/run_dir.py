@@ -83,3 +83,29 @@ def read_metrics(run: str | Path) -> list[dict[str, float]]:
         raise FileNotFoundError(f"{run} is not a run directory: {path} is missing")
     with open(path, newline="") as f:
         return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def export_run(src: str | Path, dest: str | Path, which: str = "best") -> int:
+    """Copy run ``src`` to ``dest`` as a shippable run directory: ``config.json``, ``metrics.csv``,
+    ``final.json`` and ``checkpoints/best.pt`` holding the ``which`` checkpoint's weights without the
+    optimiser states (what evaluation, figures and notebooks need; not enough to ``--resume``).
+    Returns the checkpoint's size in bytes."""
+    import shutil
+
+    from mamba_edu.agents.dreamer.agent import OPTIMISER_KEYS
+    from mamba_edu.training import checkpoint
+
+    src, dest = Path(src), Path(dest)
+    for name in ("config.json", "metrics.csv", "final.json"):
+        if not (src / name).is_file():
+            raise FileNotFoundError(f"{src} has no {name}: finish the run (or write its final test) first")
+    (dest / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "metrics.csv", "final.json"):
+        shutil.copyfile(src / name, dest / name)
+    state = checkpoint.load(src / "checkpoints" / f"{which}.pt")
+    learner = state["learner"]
+    learner.pop("optim", None)                              # PPO learners
+    for key in OPTIMISER_KEYS:                              # Dreamer/MAMBA agent
+        learner.get("agent", {}).pop(key, None)
+    checkpoint.save({"learner": learner, "counters": state.get("counters", {})}, dest / "checkpoints" / "best.pt")
+    return (dest / "checkpoints" / "best.pt").stat().st_size

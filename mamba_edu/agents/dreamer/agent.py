@@ -30,6 +30,10 @@ from mamba_edu.agents.dreamer.replay import Replay
 from mamba_edu.agents.dreamer.world_model import WorldModel
 
 
+#: the optimiser states in :meth:`DreamerAgent.state_dict` (only needed to continue training)
+OPTIMISER_KEYS = ("wm_opt", "actor_opt", "critic_opt")
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; training stops and the last good checkpoint is kept."""
 
@@ -211,9 +215,9 @@ class DreamerAgent:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wm.load_state_dict(state["wm"])
         self.ac.load_state_dict(state["ac"])
-        self.wm_opt.load_state_dict(state["wm_opt"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
+        for name in OPTIMISER_KEYS:     # absent from a weights-only export (shipped runs)
+            if name in state:
+                getattr(self, name).load_state_dict(state[name])
         self.updates = int(state["updates"])
         self.context.load_state_dict(state.get("context", {}))
 

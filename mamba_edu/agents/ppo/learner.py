@@ -304,7 +304,8 @@ class _OnPolicyLearner:
         self.agent.load_state_dict(state["agent"])
         self.reward_norm.load_state_dict(state["reward_norm"])
         for k, o in self._optimisers().items():
-            o.load_state_dict(state["optim"][k])
+            if "optim" in state:        # absent from a weights-only export (shipped runs)
+                o.load_state_dict(state["optim"][k])
         self.rng.bit_generator.state = state["rng"]
         self.iterations, self.agent.updates = int(state["iterations"]), int(state["updates"])
 
