@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from mamba_edu.sweep.state import TrialState, TrialStatus
+
 STATUSES = ("done", "running", "failed", "pending")
 
 
@@ -26,10 +28,10 @@ def _hms(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, sweep_dir: Path, name: str, trials: dict[str, dict[str, Any]], created: float,
+    def __init__(self, sweep_dir: Path, name: str, trials: dict[str, TrialState], created: float,
                  stream: TextIO | None = None, report_every: float = 30.0, tensorboard: bool = True) -> None:
         self.name = name
-        self.trials = trials            # name -> state dict (shared with the runner)
+        self.trials = trials            # name -> state (shared with the runner)
         self.created = created
         self.stream = stream if stream is not None else sys.stdout
         self.report_every = report_every
@@ -50,26 +52,25 @@ class Progress:
     def counts(self) -> dict[str, int]:
         c = {s: 0 for s in STATUSES}
         for st in self.trials.values():
-            s = st["status"]
-            c["pending" if s in ("pending", "retrying", "queued") else s] += 1
+            c["pending" if st.status.waiting else st.status.value] += 1
         return c
 
     def status_line(self) -> str:
         c = self.counts()
-        retrying = sum(1 for st in self.trials.values() if st["status"] == "retrying")
+        retrying = sum(1 for st in self.trials.values() if st.status is TrialStatus.RETRYING)
         return (f"{self.name}: {c['done']}/{len(self.trials)} done · {c['running']} running · {c['failed']} failed · "
                 f"{c['pending']} pending{f' ({retrying} to retry)' if retrying else ''}")
 
     def groups(self) -> dict[tuple[str, str], dict[str, Any]]:
         out: dict[tuple[str, str], dict[str, Any]] = {}
         for st in self.trials.values():
-            g = out.setdefault((st["env"], st["group"]), {"seeds": 0, "done": 0, "best": -math.inf, "finals": []})
+            g = out.setdefault((st.trial.env, st.group), {"seeds": 0, "done": 0, "best": -math.inf, "finals": []})
             g["seeds"] += 1
-            if st.get("best_eval") is not None:
-                g["best"] = max(g["best"], st["best_eval"])
-            if st["status"] == "done" and st.get("final_return") is not None:
+            if st.best_eval is not None:
+                g["best"] = max(g["best"], st.best_eval)
+            if st.status is TrialStatus.DONE and st.final_return is not None:
                 g["done"] += 1
-                g["finals"].append(st["final_return"])
+                g["finals"].append(st.final_return)
         return out
 
     def groups_table(self) -> str:

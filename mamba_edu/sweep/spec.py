@@ -44,7 +44,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 TOP_KEYS = ("name", "description", "algos", "envs", "seeds", "presets", "overrides", "resources", "rules",
             "variants", "grid", "max_retries", "max_concurrent")
@@ -238,12 +238,10 @@ class _Settings:
 
 
 def _settings(block: Any, where: str, allowed: tuple[str, ...], problems: list[str], valid_algos: list[str],
-              name: str | None = None) -> _Settings | None:
+              name: str | None = None) -> _Settings:
     from mamba_edu.envs import short_name
 
     block = _mapping(block, where, problems)
-    if block is None:
-        return None
     _unknown_keys(block, allowed, where, problems)
     algos = envs = None
     if "algos" in block:
@@ -314,23 +312,54 @@ def _grid_variants(grid: Any, problems: list[str]) -> list[dict[str, Any]]:
 
 
 def parse_spec(raw: Any, name: str = "sweep", source: Path | None = None) -> SweepSpec:
-    """Validate a spec (already loaded from YAML) and expand it into trials; raises SweepSpecError."""
+    """Validate a spec (already loaded from YAML) and expand it into trials; raises SweepSpecError.
+
+    Every block is checked before the expansion, and problems are collected so that one error lists
+    them all; the expansion then resolves every trial's configuration.
+    """
     from mamba_edu.agents import ALGOS
-    from mamba_edu.agents.registry import AVAILABLE, check_algo, resolve_config
-    from mamba_edu.envs import FAMILIES, short_name
 
     where = f"spec {source}" if source else "spec"
+    _check_required(raw, where)
+    problems: list[str] = []
+    _unknown_keys(raw, TOP_KEYS, "top level", problems)
+    algos = _algos(raw["algos"], problems)
+    envs = _envs(raw["envs"], problems)
+    seeds = _seeds(raw["seeds"], problems)
+    options = _launch_options(raw, name, problems)
+    valid_algos = list(ALGOS)
+    top = _settings({k: raw[k] for k in SETTING_KEYS if k in raw}, "top level", SETTING_KEYS, problems, valid_algos)
+    rules = _rules(raw.get("rules"), problems, valid_algos)
+    variants = _with_grid(_variants(raw.get("variants"), problems, valid_algos),
+                          _grid_variants(raw.get("grid"), problems))
+    if problems:
+        raise _collect(where, problems)
+    trials = _expand(algos, envs, seeds, top, rules, variants or [None], problems)
+    if problems:
+        raise _collect(where, problems)
+    if not trials:
+        raise SweepSpecError(f"{where}: the spec expands to no trials (do the variants' algos/envs filters match "
+                             "any of algos × envs?)")
+    return SweepSpec(options.name, trials, options.max_retries, options.max_concurrent, options.description,
+                     source, raw)
+
+
+def _check_required(raw: Any, where: str) -> None:
+    """The spec must be a mapping with the required keys (no point in checking more otherwise)."""
     if not isinstance(raw, dict):
         raise SweepSpecError(f"{where}: expected a YAML mapping with keys {', '.join(REQUIRED)} (and optionally "
                              f"{', '.join(k for k in TOP_KEYS if k not in REQUIRED)}), got {_type_name(raw)}")
-    problems: list[str] = []
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise SweepSpecError(f"{where}: missing required field(s) {', '.join(missing)} "
                              f"(a spec needs {', '.join(REQUIRED)})")
-    _unknown_keys(raw, TOP_KEYS, "top level", problems)
 
-    algos = _str_list(raw["algos"], "algos", problems)
+
+def _algos(value: Any, problems: list[str]) -> list[str]:
+    """The spec's algorithms, known ones only and without repeats."""
+    from mamba_edu.agents.registry import AVAILABLE, check_algo
+
+    algos = _str_list(value, "algos", problems)
     if not algos and not problems:
         problems.append("algos: empty; valid: " + ", ".join(AVAILABLE))
     for a in algos:
@@ -338,9 +367,15 @@ def parse_spec(raw: Any, name: str = "sweep", source: Path | None = None) -> Swe
             check_algo(a)
         except ValueError as e:
             problems.append(f"algos: {e}")
-    algos = [a for a in dict.fromkeys(algos) if a in AVAILABLE]
+    return [a for a in dict.fromkeys(algos) if a in AVAILABLE]
+
+
+def _envs(value: Any, problems: list[str]) -> list[str]:
+    """The spec's environments as short names, without repeats; those needing a missing extra are problems."""
+    from mamba_edu.envs import FAMILIES, short_name
+
     envs = []
-    raw_envs = _str_list(raw["envs"], "envs", problems)
+    raw_envs = _str_list(value, "envs", problems)
     if not raw_envs and not problems:
         problems.append("envs: empty; valid: " + ", ".join(FAMILIES))
     for e in raw_envs:
@@ -350,17 +385,27 @@ def parse_spec(raw: Any, name: str = "sweep", source: Path | None = None) -> Swe
             problems.append(f"envs: {err}")
     envs = list(dict.fromkeys(envs))
     for e in envs:
-        extra = FAMILIES[e][3]
-        if extra == "panda":
+        if FAMILIES[e][3] == "panda":
             import importlib.util
 
             if importlib.util.find_spec("panda_gym") is None:
                 problems.append(f"envs: {e} needs the optional extra [panda] (pip install -e '.[panda]')")
-    seeds = _seeds(raw["seeds"], problems)
-    spec_name = raw.get("name", name)
+    return envs
+
+
+class _LaunchOptions(NamedTuple):
+    name: str
+    max_retries: int
+    max_concurrent: int | None
+    description: str
+
+
+def _launch_options(raw: dict[str, Any], default_name: str, problems: list[str]) -> _LaunchOptions:
+    """The spec's name, retries, concurrency cap and description (defaults where a value is invalid)."""
+    spec_name = raw.get("name", default_name)
     if not isinstance(spec_name, str) or not spec_name:
         problems.append(f"name: expected a non-empty string, got {spec_name!r}")
-        spec_name = name
+        spec_name = default_name
     max_retries = raw.get("max_retries", 2)
     if not _is_int(max_retries) or max_retries < 0:
         problems.append(f"max_retries: expected an integer >= 0, got {max_retries!r}")
@@ -373,101 +418,128 @@ def parse_spec(raw: Any, name: str = "sweep", source: Path | None = None) -> Swe
     if not isinstance(description, str):
         problems.append(f"description: expected a string, got {_type_name(description)}")
         description = ""
+    return _LaunchOptions(spec_name, max_retries, max_concurrent, description)
 
-    valid_algos = list(ALGOS)
-    top = _settings({k: raw[k] for k in SETTING_KEYS if k in raw}, "top level", SETTING_KEYS, problems, valid_algos)
-    rules_raw = raw.get("rules") or []
-    if not isinstance(rules_raw, list):
-        problems.append(f"rules: expected a list of rules, got {_type_name(rules_raw)}")
-        rules_raw = []
-    rules = [_settings(r, f"rules[{i}]", RULE_KEYS, problems, valid_algos) for i, r in enumerate(rules_raw)]
-    variants_raw = raw.get("variants") or []
-    if not isinstance(variants_raw, list):
-        problems.append(f"variants: expected a list of variants, got {_type_name(variants_raw)}")
-        variants_raw = []
-    variants: list[_Settings | None] = []
-    for i, v in enumerate(variants_raw):
+
+def _block_list(value: Any, key: str, problems: list[str]) -> list[Any]:
+    """The list under ``key`` (``rules`` or ``variants``); nothing if it is empty or missing."""
+    value = value or []
+    if not isinstance(value, list):
+        problems.append(f"{key}: expected a list of {key}, got {_type_name(value)}")
+        return []
+    return value
+
+
+def _rules(value: Any, problems: list[str], valid_algos: list[str]) -> list[_Settings]:
+    return [_settings(r, f"rules[{i}]", RULE_KEYS, problems, valid_algos)
+            for i, r in enumerate(_block_list(value, "rules", problems))]
+
+
+def _variants(value: Any, problems: list[str], valid_algos: list[str]) -> list[_Settings]:
+    """The named variants; each needs a name, and names must not repeat."""
+    variants = []
+    for i, v in enumerate(_block_list(value, "variants", problems)):
         vname = v.get("name") if isinstance(v, dict) else None
         if not isinstance(vname, str) or not vname:
             problems.append(f"variants[{i}]: needs a non-empty 'name'")
             vname = f"variant{i}"
         variants.append(_settings(v, f"variants[{i}] ({vname})", VARIANT_KEYS, problems, valid_algos, vname))
-    names = [v.name for v in variants if v is not None]
+    names = [v.name for v in variants]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         problems.append(f"variants: repeated name(s) {', '.join(dupes)}")
-    grid = _grid_variants(raw.get("grid"), problems)
-    if grid:
-        base = variants or [None]
-        combined: list[_Settings | None] = []
-        for b, g in itertools.product(base, grid):
-            gname = g["name"] if b is None else f"{b.name},{g['name']}"
-            if b is None:
-                combined.append(_Settings(None, None, [], dict(g["overrides"]), {}, f"grid ({gname})", gname))
-            else:
-                combined.append(_Settings(b.algos, b.envs, list(b.presets), {**b.overrides, **g["overrides"]},
-                                          dict(b.resources), f"{b.where} × grid ({gname})", gname))
-        variants = combined
-    if problems:
-        raise _collect(where, problems)
-    if not variants:
-        variants = [None]
+    return variants
 
+
+def _with_grid(variants: list[_Settings], grid: list[dict[str, Any]]) -> list[_Settings]:
+    """Every variant (or none) combined with every combination of the grid."""
+    if not grid:
+        return variants
+    combined = []
+    for b, g in itertools.product(variants or [None], grid):
+        if b is None:
+            combined.append(_Settings(None, None, [], dict(g["overrides"]), {}, f"grid ({g['name']})", g["name"]))
+        else:
+            gname = f"{b.name},{g['name']}"
+            combined.append(_Settings(b.algos, b.envs, list(b.presets), {**b.overrides, **g["overrides"]},
+                                      dict(b.resources), f"{b.where} × grid ({gname})", gname))
+    return combined
+
+
+class _Stacked(NamedTuple):
+    presets: list[str]
+    overrides: dict[str, Any]
+    resources: dict[str, float]
+
+
+def _stack(algo: str, blocks: list[_Settings], quick: bool, problems: list[str]) -> _Stacked | None:
+    """One trial's settings from its blocks in order (top level, matching rules, the variant).
+
+    Presets accumulate without repeats, overrides and resources are updated key by key. None if an
+    override does not fit ``algo``'s config (the problem is recorded).
+    """
+    presets: list[str] = []
+    overrides: dict[str, Any] = {}
+    resources = dict(DEFAULT_RESOURCES)
+    ok = True
+    for b in blocks:
+        presets += b.presets
+        for k, v in b.overrides.items():
+            try:
+                overrides[k] = check_value(algo, k, v, f"{b.where}.overrides")
+            except SweepSpecError as e:
+                problems.append(str(e))
+                ok = False
+        resources.update(b.resources)
+    if quick and "quick" not in presets:
+        presets.append("quick")
+    return _Stacked(list(dict.fromkeys(presets)), overrides, resources) if ok else None
+
+
+def _expand(algos: list[str], envs: list[str], seeds: list[int], top: _Settings, rules: list[_Settings],
+            variants: list[_Settings | None], problems: list[str]) -> list[Trial]:
+    """Trials = algos × envs × variants × seeds, minus the (algo, env) pairs a variant's filters exclude."""
     quick = os.environ.get("MAMBA_EDU_QUICK") == "1"
     trials: list[Trial] = []
     seen: dict[str, str] = {}
     for algo, env, var in itertools.product(algos, envs, variants):
         if var is not None and not var.matches(algo, env):
             continue
-        presets: list[str] = list(top.presets) if top else []
-        overrides: dict[str, Any] = {}
-        resources = dict(DEFAULT_RESOURCES)
-        blocks = [top] + [r for r in rules if r is not None and r.matches(algo, env)] + ([var] if var else [])
-        ok = True
-        for b in blocks:
-            if b is None:
-                continue
-            if b is not top:
-                presets += b.presets
-            for k, v in b.overrides.items():
-                try:
-                    overrides[k] = check_value(algo, k, v, f"{b.where}.overrides")
-                except SweepSpecError as e:
-                    problems.append(str(e))
-                    ok = False
-            resources.update(b.resources)
-        if quick and "quick" not in presets:
-            presets.append("quick")
-        presets = list(dict.fromkeys(presets))
-        if not ok:
+        blocks = [top] + [r for r in rules if r.matches(algo, env)] + ([var] if var else [])
+        stacked = _stack(algo, blocks, quick, problems)
+        if stacked is not None:
+            trials += _seed_trials(algo, env, var, seeds, stacked, seen, problems)
+    return trials
+
+
+def _seed_trials(algo: str, env: str, var: _Settings | None, seeds: list[int], stacked: _Stacked,
+                 seen: dict[str, str], problems: list[str]) -> list[Trial]:
+    """One trial per seed, each configuration resolved by the registry and unique across variants."""
+    from mamba_edu.agents.registry import resolve_config
+
+    presets, resources = stacked.presets, stacked.resources
+    vname = var.name if var else None
+    trials = []
+    for seed in seeds:
+        over = {**stacked.overrides, "seed": seed}
+        try:
+            resolve_config(algo, env, presets, over)
+        except (ValueError, TypeError) as e:
+            problems.append(f"{algo} on {env}{f' (variant {var.name})' if var else ''}: {e}")
+            break
+        ident = json.dumps({"a": algo, "e": env, "p": presets, "o": over}, sort_keys=True, default=str)
+        if ident in seen:
+            problems.append(f"variants {seen[ident]!r} and {vname!r} give the same configuration for {algo} on "
+                            f"{env}, seed {seed}")
             continue
-        for seed in seeds:
-            over = {**overrides, "seed": seed}
-            try:
-                resolve_config(algo, env, presets, over)
-            except (ValueError, TypeError) as e:
-                problems.append(f"{algo} on {env}{f' (variant {var.name})' if var else ''}: {e}")
-                break
-            vname = var.name if var else None
-            tname = trial_dir_name(algo, env, seed, vname, presets, over)
-            ident = json.dumps({"a": algo, "e": env, "p": presets, "o": over}, sort_keys=True, default=str)
-            if ident in seen:
-                problems.append(f"variants {seen[ident]!r} and {vname!r} give the same configuration for {algo} on "
-                                f"{env}, seed {seed}")
-                continue
-            seen[ident] = vname or "(none)"
-            if family_of(algo) == "ppo" and resources["gpus"] > 0:
-                problems.append(f"{algo} on {env}: resources.gpus = {resources['gpus']:g}, but the PPO baselines run "
-                                "on CPU only; give them gpus: 0 (e.g. a rule with algos: [ppo])")
-                break
-            trials.append(Trial(algo, env, seed, vname, tuple(presets), over, resources["cpus"], resources["gpus"],
-                                tname))
-    if problems:
-        raise _collect(where, problems)
-    if not trials:
-        raise SweepSpecError(f"{where}: the spec expands to no trials (do the variants' algos/envs filters match "
-                             "any of algos × envs?)")
-    return SweepSpec(spec_name, trials, max_retries, max_concurrent, description, source, raw)
+        seen[ident] = vname or "(none)"
+        if family_of(algo) == "ppo" and resources["gpus"] > 0:
+            problems.append(f"{algo} on {env}: resources.gpus = {resources['gpus']:g}, but the PPO baselines run "
+                            "on CPU only; give them gpus: 0 (e.g. a rule with algos: [ppo])")
+            break
+        trials.append(Trial(algo, env, seed, vname, tuple(presets), over, resources["cpus"], resources["gpus"],
+                            trial_dir_name(algo, env, seed, vname, presets, over)))
+    return trials
 
 
 def _collect(where: str, problems: list[str]) -> SweepSpecError:

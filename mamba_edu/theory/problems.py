@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from mamba_edu.theory.bamdp import FiniteMetaProblem
+from mamba_edu.theory.finite_problem import FiniteMetaProblem
 
 Outcomes = Sequence[tuple[float, int, float]]
 
@@ -30,7 +30,7 @@ def problem_from_model(name: str, prior: Sequence[float] | np.ndarray, n_states:
                        model: Callable[[int, int, int], Outcomes], start_state: int, n_sub_episodes: int,
                        steps_per_sub_episode: int, task_labels: Sequence = (), state_labels: Sequence = (),
                        task_factors: np.ndarray | None = None, description: str = "") -> FiniteMetaProblem:
-    """Tabulate ``model(task, state, action)`` into a :class:`~mamba_edu.theory.bamdp.FiniteMetaProblem`.
+    """Tabulate ``model(task, state, action)`` into a :class:`~mamba_edu.theory.finite_problem.FiniteMetaProblem`.
 
     The distinct (next_state, reward) pairs any task can produce from (state, action) become that
     pair's outcomes; probabilities of repeated pairs are added.
