@@ -38,6 +38,7 @@ import torch
 
 from mamba_edu.rollout import evaluate
 from mamba_edu.training import checkpoint
+from mamba_edu.training.threads import apply_threads
 from mamba_edu.training.run_dir import MetricsCSV, read_config, write_config
 
 EVAL_SEED = 1_000_003      # held-out evaluation tasks (same tasks at every evaluation)
@@ -119,10 +120,11 @@ def build_from_config(algo: str, env_name: str, cfg: Any):
     from mamba_edu.agents import registry
     from mamba_edu.envs import make_batched, short_name
 
-    _set_seeds(cfg.seed, cfg.threads)
+    _set_seeds(cfg.seed)
     env = make_batched(short_name(env_name), cfg.num_envs, reward_in_obs=cfg.reward_in_obs,
                        time_in_obs=cfg.time_in_obs)
     learner = registry.build_learner(algo, cfg, env)
+    apply_threads(cfg.threads, learner)
     return cfg, learner, env
 
 
@@ -136,11 +138,9 @@ def build_saved(saved: dict[str, Any], steps: int | None = None):
     return build_from_config(saved["algo"], saved["env"], cfg)
 
 
-def _set_seeds(seed: int, threads: int) -> None:
+def _set_seeds(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    if threads:
-        torch.set_num_threads(threads)
 
 
 def warn_unfinished_schedule(cfg: Any, full_length: int) -> None:

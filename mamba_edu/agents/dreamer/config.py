@@ -173,7 +173,8 @@ class DreamerConfig:
     device: str = "auto"
     """'auto' (CUDA, else MPS, else CPU), 'cpu', 'cuda', 'mps'."""
     threads: int = 0
-    """torch CPU threads (0 = torch's default)."""
+    """torch CPU threads; 0 = auto: one thread for models under 2M parameters, every core above
+    (:mod:`mamba_edu.training.threads` says why)."""
 
     def validate(self) -> "DreamerConfig":
         positive = ["deter", "hidden", "stoch", "classes", "units", "bins", "imag_horizon", "batch_size",

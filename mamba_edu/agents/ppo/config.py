@@ -173,7 +173,8 @@ class PPOConfig:
     """'cpu' or 'auto' (= CPU): the networks are tiny and act one step at a time, so this version
     runs the baselines on CPU only."""
     threads: int = 0
-    """torch CPU threads (0 = torch's default)."""
+    """torch CPU threads; 0 = auto: one thread for models under 2M parameters, every core above
+    (:mod:`mamba_edu.training.threads` says why)."""
 
     def validate(self) -> "PPOConfig":
         for name in ["policy_layers", "reward_decoder_layers", "state_decoder_layers", "rnd_layers"]:
