@@ -29,6 +29,7 @@ print(f"{time.time() - t:.1f}")
 
 def main() -> None:
     print("| threads | OMP_WAIT_POLICY | wall s |\n|---|---|---|")
+    # ACTIVE: spinning threads, as torch had them before mamba_edu set PASSIVE on import
     for threads, policy in ((1, "ACTIVE"), (2, "ACTIVE"), (2, "PASSIVE")):
         env = {**os.environ, "OMP_WAIT_POLICY": policy}
         out = subprocess.run([sys.executable, "-c", CHILD, str(threads)], capture_output=True, text=True, env=env)
