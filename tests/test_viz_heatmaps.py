@@ -256,3 +256,21 @@ def test_cli_errors_name_the_valid_choices(runs, tmp_path, capsys):
     assert ".gif or .mp4" in err("animation", "--run", str(runs["mamba"]), "--out", str(tmp_path / "a.png"))
     assert "--steps applies to plot heatmap only" in err("animation", "--run", str(runs["mamba"]), "--steps", "3")
     assert "unknown plot kind" in err("heatmaps", "--run", str(runs["mamba"]))
+
+
+def test_median_return_task_gives_the_episode_the_figure_shows(runs):
+    """The figure's episode is chosen by rule: its trace has exactly the median return of the candidates."""
+    from mamba_edu.viz.heatmaps import median_return_task
+
+    task, ret = median_return_task(runs["varibad-local"], n_tasks=5, seed=11)
+    trace = load_trace(runs["varibad-local"], task=task, seed=11)
+    assert trace.sub_episode_returns.sum() == pytest.approx(ret)
+
+
+def test_fitted_colour_scale_spans_the_predictions_and_says_so(runs, traces):
+    from mamba_edu.viz.heatmaps import fit_scale
+
+    a, b = fit_scale([traces["varibad"], traces["varibad-local"]])
+    both = np.concatenate([a.maps[np.isfinite(a.maps)], b.maps[np.isfinite(b.maps)]])
+    assert a.value_range == b.value_range == (both.min(), both.max())
+    assert "fitted" in a.colour_label and "fitted" not in traces["varibad"].colour_label

@@ -52,6 +52,7 @@ CLI: ``python -m mamba_edu plot heatmap --run DIR [--run DIR2] [--steps t1 t2 ..
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -107,6 +108,7 @@ class RewardTrace:
     sub_episode_returns: np.ndarray  #: (K,) returns of the rollout
     label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    scale: tuple[float, float] | None = None  #: colour limits fitted to the predictions (:func:`fit_scale`)
 
     @property
     def H(self) -> int:
@@ -129,12 +131,27 @@ class RewardTrace:
 
     @property
     def value_range(self) -> tuple[float, float]:
-        """Colour-scale limits: [0, 1] for probabilities, [step reward, goal reward] for rewards."""
+        """Colour-scale limits: ``scale`` where fitted, else the full range of the quantity ([0, 1] for
+        probabilities, [step reward, goal reward] for rewards)."""
+        if self.scale is not None:
+            return self.scale
         return (0.0, 1.0) if self.quantity == "probability" else (STEP_REWARD, GOAL_REWARD)
 
     @property
     def colour_label(self) -> str:
-        return "p(r = +1 | cell, belief)" if self.quantity == "probability" else "predicted reward r̂"
+        name = "p(r = +1 | cell, belief)" if self.quantity == "probability" else "predicted reward r̂"
+        return name + (" (scale fitted to the predictions)" if self.scale is not None else "")
+
+
+def fit_scale(traces: Sequence[RewardTrace]) -> list[RewardTrace]:
+    """Copies of ``traces`` with one shared colour scale: the smallest and largest value their maps
+    predict (a decoder that never predicts more than 0.3 gets the whole colour range, and the colour
+    bar's label says so)."""
+    values = np.concatenate([t.maps[np.isfinite(t.maps)] for t in traces])
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo < 1e-6:
+        lo, hi = lo - 0.5, hi + 0.5
+    return [dataclasses.replace(t, scale=(lo, hi)) for t in traces]
 
 
 # ----- building traces -----------------------------------------------------------------------------------
@@ -174,8 +191,8 @@ def trace_from_learner(learner: Any, algo: str, env_name: str, task: Any = None,
     seeded with ``seed`` inside a forked RNG state, so the same call gives the same rollout and the
     caller's random stream is untouched.
     """
-    from mamba_edu.agents.dreamer.probe import rollout_with_latents, rooms_reward_map
-    from mamba_edu.agents.ppo.probe import reward_map, rollout_with_beliefs
+    from mamba_edu.agents.dreamer.probe import rooms_reward_map
+    from mamba_edu.agents.ppo.probe import reward_map
     from mamba_edu.envs import make_batched
 
     name = _rooms_name(env_name)
@@ -186,29 +203,15 @@ def trace_from_learner(learner: Any, algo: str, env_name: str, task: Any = None,
     layout = env.proto.layout
     tasks = [task] if task is not None else env.sample_tasks(1, seed)
     greedy = cfg.eval_greedy if greedy is None else bool(greedy)
-    device = getattr(agent, "device", torch.device("cpu"))
-    cuda = [device.index or 0] if getattr(device, "type", "cpu") == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(seed)
-        if hasattr(agent, "wm"):                  # Dreamer / MAMBA: the world model
-            old = agent.greedy
-            agent.greedy = greedy
-            try:
-                ro, latents = rollout_with_latents(agent, env, tasks=tasks, seed=seed)
-            finally:
-                agent.greedy = old
-            cells = layout.cell_from_obs(np.asarray(ro.obs)[:-1, 0, :2])
-            maps = np.stack([rooms_reward_map(agent, {k: v[t] for k, v in latents.items()}, layout, int(cells[t]))
-                             for t in range(len(cells))])
-            quantity = "reward"
-        elif hasattr(agent, "vae"):               # VariBAD / HyperX: the reward decoder
-            ro, beliefs = rollout_with_beliefs(learner, env, tasks=tasks, seed=seed, greedy=greedy)
-            cells = layout.cell_from_obs(np.asarray(ro.obs)[:-1, 0, :2])
-            maps = reward_map(learner, beliefs["mean"][:len(cells), 0], layout=layout)
-            quantity = "reward" if agent.vae.reward_decoder.kind == "deterministic" else "probability"
-        else:
-            raise ValueError(f"{algo}: this agent has no reward decoder or world model to read "
-                             f"(valid algorithms: {', '.join(HEATMAP_ALGOS)})")
+    ro, inside = _rollout_one(learner, algo, env, tasks, seed, greedy)
+    cells = layout.cell_from_obs(np.asarray(ro.obs)[:-1, 0, :2])
+    if hasattr(agent, "wm"):                  # Dreamer / MAMBA: the world model
+        maps = np.stack([rooms_reward_map(agent, {k: v[t] for k, v in inside.items()}, layout, int(cells[t]))
+                         for t in range(len(cells))])
+        quantity = "reward"
+    else:                                     # VariBAD / HyperX: the reward decoder
+        maps = reward_map(learner, inside["mean"][:len(cells), 0], layout=layout)
+        quantity = "reward" if agent.vae.reward_decoder.kind == "deterministic" else "probability"
     env.close()
     sub = np.asarray(ro.sub_episode)[:-1, 0]
     paid = np.zeros(len(cells), dtype=bool)
@@ -218,6 +221,52 @@ def trace_from_learner(learner: Any, algo: str, env_name: str, task: Any = None,
                        maps=np.asarray(maps, dtype=np.float64), quantity=quantity,
                        sub_episode_returns=np.asarray(ro.sub_episode_returns[0]),
                        label=label if label is not None else _DESCRIPTION.get(algo, algo))
+
+
+def _rollout_one(learner: Any, algo: str, env: Any, tasks: list, seed: int, greedy: bool) -> tuple[Any, dict]:
+    """One rollout of ``learner`` on ``tasks`` (a batched env of that size) with the torch RNG seeded by
+    ``seed`` inside a forked state; returns (rollout, what is inside the agent at every step: the
+    RSSM posterior for Dreamer/MAMBA, the belief for VariBAD/HyperX)."""
+    from mamba_edu.agents.dreamer.probe import rollout_with_latents
+    from mamba_edu.agents.ppo.probe import rollout_with_beliefs
+
+    agent = getattr(learner, "agent", learner)
+    if not (hasattr(agent, "wm") or hasattr(agent, "vae")):
+        raise ValueError(f"{algo}: this agent has no reward decoder or world model to read "
+                         f"(valid algorithms: {', '.join(HEATMAP_ALGOS)})")
+    device = getattr(agent, "device", torch.device("cpu"))
+    cuda = [device.index or 0] if getattr(device, "type", "cpu") == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        if hasattr(agent, "vae"):
+            return rollout_with_beliefs(learner, env, tasks=tasks, seed=seed, greedy=greedy)
+        old = agent.greedy
+        agent.greedy = greedy
+        try:
+            return rollout_with_latents(agent, env, tasks=tasks, seed=seed)
+        finally:
+            agent.greedy = old
+
+
+def median_return_task(run: str | Path, n_tasks: int = 101, seed: int | None = None, which: str = "best",
+                       greedy: bool | None = None) -> tuple[np.ndarray, float]:
+    """The episode a figure shows, chosen by rule: of ``n_tasks`` held-out tasks (``sample_tasks(n_tasks,
+    seed)``), the one whose return is the median when each is rolled out as :func:`load_trace` rolls it
+    out (same seed, same actions), so the trace of that task has exactly this return. Returns (task,
+    return)."""
+    from mamba_edu.envs import make_batched
+    from mamba_edu.training.loop import load_learner
+
+    check_heatmap_run(run)
+    cfg, learner, saved = load_learner(run, which)
+    seed = _default_seed() if seed is None else int(seed)
+    greedy = cfg.eval_greedy if greedy is None else bool(greedy)
+    env = make_batched(_rooms_name(saved["env"]), 1, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
+    tasks = env.sample_tasks(n_tasks, seed)
+    returns = np.array([_rollout_one(learner, saved["algo"], env, [t], seed, greedy)[0].returns[0] for t in tasks])
+    env.close()
+    i = int(np.argsort(returns, kind="stable")[(n_tasks - 1) // 2])
+    return np.asarray(tasks[i]), float(returns[i])
 
 
 def load_trace(run: str | Path, task: Any = None, seed: int | None = None, which: str = "best",
@@ -408,14 +457,17 @@ def _save(fig: Figure, out: str | Path | None, pdf: bool) -> None:
 
 def heatmap_figure(source: RewardTrace | str | Path, steps: Sequence[int] | None = None,
                    out: str | Path | None = None, *, task: Any = None, seed: int | None = None,
-                   which: str = "best", title: str | None = None, pdf: bool = False) -> Figure:
+                   which: str = "best", title: str | None = None, pdf: bool = False, fitted: bool = True) -> Figure:
     """Fig. 2 for one checkpoint: a :class:`RewardTrace` or a run directory (rolled out on ``task``).
 
     Panels: 1 through-time panel + one map per highlighted step + 1 colour bar
-    (``len(fig.axes) == len(steps) + 2``). ``steps=None`` → :func:`default_steps`.
+    (``len(fig.axes) == len(steps) + 2``). ``steps=None`` → :func:`default_steps`. ``fitted``: the
+    colour scale spans what is predicted (:func:`fit_scale`), else the quantity's full range.
     ``out`` saves a PNG (``pdf=True`` also a PDF beside it). Returns the Figure (no pyplot).
     """
     trace = _as_traces([source], task, seed, which)[0]
+    if fitted:
+        trace = fit_scale([trace])[0]
     steps = check_steps(trace, steps)
     fig = Figure(figsize=_block_size(trace, len(steps)), layout="constrained")
     _draw_block(fig, trace, steps, title)
@@ -425,17 +477,22 @@ def heatmap_figure(source: RewardTrace | str | Path, steps: Sequence[int] | None
 
 def compare_heatmaps(sources: Sequence[RewardTrace | str | Path], steps: Sequence[int] | None = None,
                      out: str | Path | None = None, *, task: Any = None, seed: int | None = None,
-                     which: str = "best", columns: bool = False, pdf: bool = False) -> Figure:
+                     which: str = "best", columns: bool = False, pdf: bool = False, fitted: bool = True,
+                     title: str | None = None) -> Figure:
     """Fig. 2 for two (or more) checkpoints on the same task and seed, one block each.
 
     Stacked top to bottom like the paper (global vs local reconstruction; VariBAD vs MAMBA), or
     side by side with ``columns=True``. Run directories are all rolled out on the first one's task.
-    Every block has the panels of :func:`heatmap_figure`, at the same highlighted steps.
+    Every block has the panels of :func:`heatmap_figure`, at the same highlighted steps; ``fitted``
+    gives the blocks one colour scale spanning what any of them predicts (of the same quantity).
     """
     sources = list(sources)
     if len(sources) < 2:
         raise ValueError(f"compare_heatmaps needs at least two checkpoints, got {len(sources)}")
     traces = _as_traces(sources, task, seed, which)
+    if fitted:
+        by_quantity = {q: iter(fit_scale([t for t in traces if t.quantity == q])) for q in {t.quantity for t in traces}}
+        traces = [next(by_quantity[t.quantity]) for t in traces]
     steps = check_steps(traces[0], steps)
     w, h = _block_size(traces[0], len(steps))
     n = len(traces)
@@ -444,6 +501,7 @@ def compare_heatmaps(sources: Sequence[RewardTrace | str | Path], steps: Sequenc
     for sub, trace in zip(np.atleast_1d(subs), traces):
         _draw_block(sub, trace, steps, title=f"{trace.label} — return {trace.sub_episode_returns.sum():.1f}")
     first = traces[0]
-    fig.suptitle(f"Reward prediction on {first.env}, task {first.task.tolist()}, seed {first.seed}", fontsize=10)
+    fig.suptitle(title or f"Reward prediction on {first.env}, task {first.task.tolist()}, seed {first.seed}",
+                 fontsize=10)
     _save(fig, out, pdf)
     return fig
