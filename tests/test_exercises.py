@@ -1,4 +1,4 @@
-"""Classroom assignments (issue 8): checks, student release and autograding.
+"""Classroom assignments: checks, student release and autograding.
 
 * the reference solutions pass every check and the released student notebooks run to the end
   and score zero with "not implemented yet" feedback (both graded by the real grader, each
@@ -10,7 +10,9 @@
   reference implementations (and restores them).
 
 Kept short for a shared 2-core machine: quick mode, single-threaded kernels, two notebooks graded
-in parallel, short time limits for the looping submission.
+in parallel. Time limits are sized for a machine ten times slower than an idle 2-core laptop
+(importing torch in a kernel takes about a second there), so that only the looping submission
+runs into them.
 """
 from __future__ import annotations
 
@@ -291,7 +293,7 @@ EXPECTED = {
 def test_grading_sample_submissions_gives_the_expected_scores(tmp_path):
     folder = tmp_path / "submissions"
     make_sample_submissions(folder)
-    options = GradeOptions(cell_timeout=8, total_timeout=90, question_timeout=2, seed=11)
+    options = GradeOptions(cell_timeout=30, total_timeout=300, question_timeout=10, seed=11)
     results = grade_folder(folder, tmp_path / "out", options, jobs=2, progress=None)
     got = {r.student: r for r in results}
     assert set(got) == set(EXPECTED)
@@ -304,7 +306,7 @@ def test_grading_sample_submissions_gives_the_expected_scores(tmp_path):
     fb = {s: "\n".join(q["feedback"] for q in got[s].questions) for s in got}
     assert "λ-returns" in fb["bob_partial"] and "expected" in fb["bob_partial"]
     assert "not defined" in fb["carol_broken"] and any("SyntaxError" in n for n in got["carol_broken"].notes)
-    assert "did not finish within the 2 s" in fb["dave_loops"]
+    assert f"did not finish within the {options.question_timeout:g} s" in fb["dave_loops"]
     assert any("interrupted" in n for n in got["dave_loops"].notes)
     assert "not implemented yet" in fb["aaa_eve_attacker"]
     rows = {row["student"]: row for row in _rows(tmp_path / "out" / "grades.csv")}

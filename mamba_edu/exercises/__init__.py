@@ -1,4 +1,4 @@
-"""Check functions for the classroom assignments in ``exercises/`` (issue 8).
+"""Check functions for the classroom assignments in ``exercises/``.
 
 Students call :func:`check` from the assignment notebooks::
 
@@ -17,7 +17,9 @@ Instructors use the command line (``python -m mamba_edu.exercises --help``):
 * ``release`` — build the student notebooks from the reference solutions (solution blocks
   replaced by TODO stubs, checks kept);
 * ``grade`` — run a folder of submitted notebooks, each in a fresh kernel and working directory
-  with time limits, and write ``grades.csv`` (per-question scores and feedback).
+  with time and memory limits, check every question in the grader's own process (the kernel only
+  returns the values of the student's functions) and write ``grades.csv`` (per-question scores
+  and feedback).
 
 See ``exercises/README.md`` for the instructor guide.
 
@@ -41,7 +43,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from mamba_edu.exercises._core import CheckResult, Question, run_question
+from mamba_edu.exercises.questions import Question
+from mamba_edu.exercises.results import CheckResult
+from mamba_edu.exercises.scoring import run_question
 
 #: assignment id -> module defining its questions
 ASSIGNMENTS: dict[str, str] = {
@@ -95,7 +99,7 @@ def check(question_id: str, *objects: Any, seed: int = 0) -> CheckResult | None:
     question's ``names``; left out, they are looked up by name in the caller's global namespace.
     Never raises because of the student's code: errors, missing functions, unfinished TODOs and
     time-outs all become feedback. While the grader runs a notebook (``MAMBA_EDU_GRADING=1``)
-    the checks are deferred to the grader's own final cell and this call only prints a note.
+    this call only prints a note: the grader checks every question itself after the notebook.
     """
     try:
         question = get_question(question_id)

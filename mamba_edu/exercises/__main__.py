@@ -4,9 +4,10 @@
   notebooks from the reference solutions (solution blocks replaced by TODO stubs, checks kept).
   ``--check`` only reports whether the notebooks in ``--out`` are up to date (exit 1 if not).
 * ``grade SUBMISSIONS --out DIR [--jobs N] [--seed S] [--cell-timeout S] [--timeout S]
-  [--question-timeout S] [--assignment NAME]`` — run every submitted notebook in a fresh kernel
-  and working directory and write ``DIR/grades.csv`` (per-question scores with feedback),
-  ``DIR/feedback.csv`` and ``DIR/executed/``.
+  [--question-timeout S] [--memory-limit GIB] [--interrupt-grace S] [--assignment NAME]`` — run
+  every submitted notebook in a fresh kernel and working directory, score it in this process and
+  write ``DIR/grades.csv`` (per-question scores with feedback), ``DIR/feedback.csv`` and
+  ``DIR/executed/``.
 * ``list`` — the assignments and their questions with points.
 
 Bad input prints one line ``error: ...`` and exits with code 2.
@@ -48,14 +49,17 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
         if args.assignment not in ASSIGNMENTS:
             raise ValueError(f"--assignment: unknown assignment {args.assignment!r}; valid: {', '.join(ASSIGNMENTS)}")
-    for name in ("cell_timeout", "timeout", "question_timeout"):
-        if getattr(args, name) <= 0:
+    for name in ("cell_timeout", "timeout", "question_timeout", "interrupt_grace"):
+        if not getattr(args, name) > 0:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if not args.memory_limit >= 0:
+        raise ValueError(f"--memory-limit must be >= 0 (0: no limit), got {args.memory_limit}")
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     options = GradeOptions(cell_timeout=args.cell_timeout, total_timeout=args.timeout,
                            question_timeout=args.question_timeout, seed=args.seed, threads=args.threads,
-                           assignment=args.assignment, keep_executed=not args.no_executed)
+                           assignment=args.assignment, keep_executed=not args.no_executed,
+                           memory_limit=args.memory_limit, interrupt_grace=args.interrupt_grace)
     start = time.perf_counter()
     results = grade_folder(Path(args.submissions), Path(args.out), options, jobs=args.jobs)
     print(f"graded {len(results)} submission(s) in {time.perf_counter() - start:.1f} s -> {Path(args.out) / 'grades.csv'}")
@@ -97,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=900.0, help="seconds for all cells of a notebook (default 900)")
     g.add_argument("--question-timeout", type=float, default=60.0,
                    help="seconds of student code per question inside the checks (default 60)")
+    g.add_argument("--memory-limit", type=float, default=4.0, metavar="GIB",
+                   help="address space per kernel in GiB, 0 for none (default 4; Linux)")
+    g.add_argument("--interrupt-grace", type=float, default=10.0, metavar="S",
+                   help="seconds an interrupted kernel gets to stop before it is killed (default 10)")
     g.add_argument("--threads", type=int, default=1, help="math-library threads per kernel (default 1)")
     g.add_argument("--assignment", help="assignment of notebooks that do not say which one they are")
     g.add_argument("--no-executed", action="store_true", help="do not keep the executed notebooks")

@@ -18,7 +18,8 @@ import functools
 
 import numpy as np
 
-from mamba_edu.exercises._core import Case, Context, Fail, Question, expect, expect_close, fmt
+from mamba_edu.exercises.feedback import Fail, expect, expect_close, fmt
+from mamba_edu.exercises.questions import Case, Context, Question
 
 ASSIGNMENT = "01_belief_update"
 TITLE = "Beliefs and Bayes-optimal search"

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mamba_edu.exercises._core import Case, Context, Fail, Question, as_array, expect, expect_close, fmt
+from mamba_edu.exercises.feedback import Fail, as_array, expect, expect_close, fmt
+from mamba_edu.exercises.questions import Case, Context, Question
 
 ASSIGNMENT = "02_varibad_elbo"
 TITLE = "VariBAD's ELBO with a local window"
@@ -138,6 +139,21 @@ def reference_negative_elbo(nll, mean, logvar, decodable, reconstruction: str, w
     return reconstruction_loss + kl_weight * kl
 
 
+def _nll_gradient(negative_elbo, nll, mean, logvar, decodable):
+    """d loss / d nll of the local ELBO (window 4, kl_weight 0.1); runs with the student's code."""
+    import torch
+
+    mine = nll.clone().requires_grad_(True)
+    out = negative_elbo(mine, mean.clone(), logvar.clone(), decodable.clone(), "local", 4, 0.1)
+    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
+        raise Fail(f"negative_elbo must return a torch scalar that is differentiable in nll (got {fmt(out)})",
+                   "use torch operations only (no .item(), .numpy() or float())")
+    if out.numel() != 1:
+        raise Fail(f"negative_elbo must return a scalar, got shape {tuple(out.shape)}")
+    out.backward()
+    return mine.grad if mine.grad is not None else torch.zeros_like(nll)
+
+
 def _elbo_cases(ctx: Context, negative_elbo) -> list[Case]:
     import torch
 
@@ -178,17 +194,8 @@ def _elbo_cases(ctx: Context, negative_elbo) -> list[Case]:
     def gradient_case():
         H, B = 12, 2
         nll, mean, logvar, decodable = data(H, B, 2, 9, mask=True)
-        mine = nll.clone().requires_grad_(True)
-        out = call(mine, mean.clone(), logvar.clone(), decodable.clone(), "local", 4, 0.1)
-        if not isinstance(out, torch.Tensor) or out.grad_fn is None:
-            raise Fail(f"negative_elbo must return a torch scalar that is differentiable in nll (got {fmt(out)})",
-                       "use torch operations only (no .item(), .numpy() or float())")
-        if out.numel() != 1:
-            raise Fail(f"negative_elbo must return a scalar, got shape {tuple(out.shape)}")
-        out.backward()
-        theirs = nll.clone().requires_grad_(True)
-        reference_negative_elbo(theirs, mean, logvar, decodable, "local", 4, 0.1).backward()
-        got, expected = mine.grad.numpy(), theirs.grad.numpy()
+        got = ctx.call(_nll_gradient, negative_elbo, nll, mean, logvar, decodable, what="negative_elbo").numpy()
+        expected = _nll_gradient(reference_negative_elbo, nll, mean, logvar, decodable).numpy()
         wrong = np.argwhere(~np.isclose(got, expected, atol=1e-6))
         if len(wrong):
             t, j, b = (int(v) for v in wrong[0])

@@ -15,14 +15,20 @@ Questions (notebook ``exercises/03_rssm_step.ipynb``; book ``book/03_world_model
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
-from mamba_edu.exercises._core import Case, Context, Fail, Question, expect, expect_close, fmt
+from mamba_edu.exercises.feedback import Fail, expect, expect_close, fmt
+from mamba_edu.exercises.questions import Case, Context, Question
 
 ASSIGNMENT = "03_rssm_step"
 TITLE = "An RSSM step and KL balancing"
 
 SIZES = dict(embed=6, action_dim=3, deter=8, hidden=10, stoch=3, classes=4, unimix=0.01)
+
+#: the grader scores several submissions in threads of one process; building an RSSM seeds torch's global RNG
+_GLOBAL_RNG = threading.Lock()
 
 
 def _forbidden_step():
@@ -53,7 +59,7 @@ def make_rssm(seed: int):
     from mamba_edu.agents.dreamer.distributions import gumbel_noise
     from mamba_edu.agents.dreamer.rssm import RSSM
 
-    with torch.random.fork_rng(devices=[]):
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         rssm = RSSM(SIZES["embed"], SIZES["action_dim"], SIZES["deter"], SIZES["hidden"], SIZES["stoch"],
                     SIZES["classes"], SIZES["unimix"])
@@ -79,6 +85,24 @@ def _state_parts(out, what: str):
 
 
 # ----- question 1: the posterior step -----------------------------------------------------------------
+def _reference_step(rssm, state, prev_action, embed, noise):
+    return rssm.obs_step(state, prev_action, embed, noise=noise)
+
+
+def _layer_gradients(posterior_step, rssm, state, prev_action, embed, noise, w_s, w_d):
+    """Gradients of Σ w_s·z_t + Σ w_d·h_t with respect to every RSSM parameter (runs with the student's code)."""
+    import torch
+
+    rssm.zero_grad(set_to_none=True)
+    out = _state_parts(posterior_step(rssm, dict(state), prev_action, embed, noise), "posterior_step")
+    loss = (out["stoch"] * w_s).sum() + (out["deter"] * w_d).sum()
+    if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
+        raise Fail("your posterior_step's outputs carry no gradient; use the RSSM's layers and torch "
+                   "operations (no torch.no_grad(), .detach() or .item())")
+    loss.backward()
+    return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p)) for n, p in rssm.named_parameters()}
+
+
 def _step_cases(ctx: Context, posterior_step) -> list[Case]:
     import torch
 
@@ -104,20 +128,8 @@ def _step_cases(ctx: Context, posterior_step) -> list[Case]:
         g = ctx.torch_generator(3)
         w_s = torch.randn(5, SIZES["stoch"], SIZES["classes"], generator=g)
         w_d = torch.randn(5, SIZES["deter"], generator=g)
-
-        def grads(fn):
-            rssm.zero_grad(set_to_none=True)
-            out = _state_parts(fn(), "posterior_step")
-            loss = (out["stoch"] * w_s).sum() + (out["deter"] * w_d).sum()
-            if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
-                raise Fail("your posterior_step's outputs carry no gradient; use the RSSM's layers and torch "
-                           "operations (no torch.no_grad(), .detach() or .item())")
-            loss.backward()
-            return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
-                    for n, p in rssm.named_parameters()}
-
-        mine = grads(lambda: ctx.call(posterior_step, rssm, dict(state), a, e, noise, what="posterior_step"))
-        theirs = grads(lambda: rssm.obs_step(state, a, e, noise=noise))
+        mine = ctx.call(_layer_gradients, posterior_step, rssm, state, a, e, noise, w_s, w_d, what="posterior_step")
+        theirs = _layer_gradients(_reference_step, rssm, state, a, e, noise, w_s, w_d)
         for name, g_exp in theirs.items():
             try:
                 expect_close(f"gradient of (w·z_t + v·h_t) with respect to rssm.{name}", mine[name], g_exp,
@@ -210,6 +222,21 @@ def _logit_pair(ctx: Context, offset: int, scale: float = 1.5, shape=(8, 3, 4)):
     return post, prior
 
 
+def _logit_gradients(kl_balance, post, prior, w, dyn, rep, free):
+    """Gradients of Σ w·kl_balance(...) with respect to both logits (runs with the student's code)."""
+    import torch
+
+    q, p = post.clone().requires_grad_(True), prior.clone().requires_grad_(True)
+    out = kl_balance(q, p, dyn, rep, free)
+    if isinstance(out, tuple):
+        raise Fail("kl_balance must return only the loss tensor (one value per step), not a tuple")
+    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
+        raise Fail("kl_balance must return a tensor that is differentiable in the logits")
+    (out * w).sum().backward()
+    return (q.grad if q.grad is not None else torch.zeros_like(q),
+            p.grad if p.grad is not None else torch.zeros_like(p))
+
+
 def _balance_cases(ctx: Context, kl_balance) -> list[Case]:
     import torch
 
@@ -239,18 +266,8 @@ def _balance_cases(ctx: Context, kl_balance) -> list[Case]:
 
             post, prior = _logit_pair(ctx, offset)
             w = torch.rand(post.shape[0], generator=ctx.torch_generator(offset + 50))
-
-            def grads(fn):
-                q, p = post.clone().requires_grad_(True), prior.clone().requires_grad_(True)
-                out = fn(q, p)
-                if not isinstance(out, torch.Tensor) or out.grad_fn is None:
-                    raise Fail("kl_balance must return a tensor that is differentiable in the logits")
-                (out * w).sum().backward()
-                return (q.grad if q.grad is not None else torch.zeros_like(q),
-                        p.grad if p.grad is not None else torch.zeros_like(p))
-
-            mq, mp = grads(lambda q, p: call(q, p, dyn, rep, free))
-            tq, tp = grads(lambda q, p: reference(q, p, dyn, rep, free)[0])
+            mq, mp = ctx.call(_logit_gradients, kl_balance, post, prior, w, dyn, rep, free, what="kl_balance")
+            tq, tp = _logit_gradients(lambda *args: reference(*args)[0], post, prior, w, dyn, rep, free)
             expect_close(f"gradient with respect to the posterior logits (dyn {dyn:g}, rep {rep:g}, free {free:g})",
                          mq, tq, atol=1e-5, rtol=1e-4, hint=hint)
             expect_close(f"gradient with respect to the prior logits (dyn {dyn:g}, rep {rep:g}, free {free:g})",

@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from mamba_edu.exercises._core import Case, Context, Fail, Question, expect, expect_close, fmt
+from mamba_edu.exercises.feedback import Fail, expect, expect_close, fmt
+from mamba_edu.exercises.questions import Case, Context, Question
 
 ASSIGNMENT = "04_kde_bounds"
 TITLE = "PAC bounds and the KDE experiment"
@@ -121,43 +122,67 @@ def _needed_cases(ctx: Context, log10_tasks_needed) -> list[Case]:
 
 
 # ----- question 3: the L1 distance by Monte Carlo ----------------------------------------------------
-def _gauss(mu: float, dim: int = 1):
-    from scipy import stats
+class _Density:
+    """A density the student's ``l1_distance`` gets: ``logpdf(x)`` and, via :meth:`sampler`, ``sample(m)``.
 
-    center = np.zeros(dim)
-    center[0] = mu
+    Plain objects (not closures) so that they can be sent to the kernel the student's code runs in.
+    """
 
-    def logpdf(x):
-        return stats.norm.logpdf(np.asarray(x) - center).sum(-1)
+    def logpdf(self, x):
+        raise NotImplementedError
 
-    def sampler(rng):
-        return lambda m: rng.normal(size=(int(m), dim)) + center
+    def draw(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        raise NotImplementedError
 
-    return logpdf, sampler
+    def sampler(self, rng: np.random.Generator) -> _Sampler:
+        return _Sampler(self, rng)
 
 
-def _uniform(lo: float, hi: float):
-    def logpdf(x):
+class _Sampler:
+    """``sample(m)``: m points of ``density`` drawn with ``rng``."""
+
+    def __init__(self, density: _Density, rng: np.random.Generator) -> None:
+        self.density, self.rng = density, rng
+
+    def __call__(self, m) -> np.ndarray:
+        return self.density.draw(self.rng, int(m))
+
+
+class _Gauss(_Density):
+    def __init__(self, mu: float, dim: int = 1) -> None:
+        self.center = np.zeros(dim)
+        self.center[0] = mu
+
+    def logpdf(self, x):
+        from scipy import stats
+
+        return stats.norm.logpdf(np.asarray(x) - self.center).sum(-1)
+
+    def draw(self, rng, m):
+        return rng.normal(size=(m, len(self.center))) + self.center
+
+
+class _Uniform(_Density):
+    def __init__(self, lo: float, hi: float) -> None:
+        self.lo, self.hi = lo, hi
+
+    def logpdf(self, x):
         x = np.asarray(x)[..., 0]
-        return np.where((x >= lo) & (x <= hi), -np.log(hi - lo), -np.inf)
+        return np.where((x >= self.lo) & (x <= self.hi), -np.log(self.hi - self.lo), -np.inf)
 
-    def sampler(rng):
-        return lambda m: rng.uniform(lo, hi, size=(int(m), 1))
-
-    return logpdf, sampler
+    def draw(self, rng, m):
+        return rng.uniform(self.lo, self.hi, size=(m, 1))
 
 
-def _beta22():
-    from scipy import stats
+class _Beta22(_Density):
+    def logpdf(self, x):
+        from scipy import stats
 
-    def logpdf(x):
         with np.errstate(divide="ignore"):
             return stats.beta.logpdf(np.asarray(x)[..., 0], 2, 2)
 
-    def sampler(rng):
-        return lambda m: rng.beta(2, 2, size=(int(m), 1))
-
-    return logpdf, sampler
+    def draw(self, rng, m):
+        return rng.beta(2, 2, size=(m, 1))
 
 
 def _l1_cases(ctx: Context, l1_distance) -> list[Case]:
@@ -170,8 +195,7 @@ def _l1_cases(ctx: Context, l1_distance) -> list[Case]:
     def run_case(name, p, q, exact, tol):
         def run():
             rng = np.random.default_rng(ctx.rng.integers(2**31))
-            (lp, sp), (lq, sq) = p, q
-            got = ctx.call(l1_distance, lp, sp(rng), lq, sq(rng), n, what="l1_distance")
+            got = ctx.call(l1_distance, p.logpdf, p.sampler(rng), q.logpdf, q.sampler(rng), n, what="l1_distance")
             try:
                 got_f = float(got[0] if isinstance(got, tuple) else got)
             except (TypeError, ValueError, IndexError):
@@ -186,15 +210,15 @@ def _l1_cases(ctx: Context, l1_distance) -> list[Case]:
     gauss_exact = 2.0 * (2.0 * stats.norm.cdf(0.5) - 1.0)     # by hand: ∫|φ(x) − φ(x − 1)| = 2(2Φ(½) − 1)
     beta_exact = integrate.quad(lambda x: abs(6 * x * (1 - x) - 1.0), 0, 1, points=[0.5 - math.sqrt(3) / 6,
                                                                                    0.5 + math.sqrt(3) / 6])[0]
-    return [Case("identical densities: 0", run_case("N(0, 1) vs N(0, 1)", _gauss(0.0), _gauss(0.0), 0.0, 0.03)),
+    return [Case("identical densities: 0", run_case("N(0, 1) vs N(0, 1)", _Gauss(0.0), _Gauss(0.0), 0.0, 0.03)),
             Case("N(0, 1) vs N(1, 1): 2(2Φ(½) − 1) (by hand)",
-                 run_case("N(0, 1) vs N(1, 1)", _gauss(0.0), _gauss(1.0), gauss_exact, 0.04)),
+                 run_case("N(0, 1) vs N(1, 1)", _Gauss(0.0), _Gauss(1.0), gauss_exact, 0.04)),
             Case("disjoint supports U(0, 1) vs U(2, 3): 2 (by hand)",
-                 run_case("U(0, 1) vs U(2, 3)", _uniform(0, 1), _uniform(2, 3), 2.0, 0.02)),
+                 run_case("U(0, 1) vs U(2, 3)", _Uniform(0, 1), _Uniform(2, 3), 2.0, 0.02)),
             Case("Beta(2, 2) vs U(0, 1) (numerical integration)",
-                 run_case("Beta(2, 2) vs U(0, 1)", _beta22(), _uniform(0, 1), beta_exact, 0.04)),
+                 run_case("Beta(2, 2) vs U(0, 1)", _Beta22(), _Uniform(0, 1), beta_exact, 0.04)),
             Case("2-D Gaussians one unit apart (same value as in 1-D)",
-                 run_case("N(0, I₂) vs N((1, 0), I₂)", _gauss(0.0, 2), _gauss(1.0, 2), gauss_exact, 0.04))]
+                 run_case("N(0, I₂) vs N((1, 0), I₂)", _Gauss(0.0, 2), _Gauss(1.0, 2), gauss_exact, 0.04))]
 
 
 # ----- question 4: behaviour, the KDE experiment ------------------------------------------------------

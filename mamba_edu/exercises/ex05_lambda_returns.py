@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mamba_edu.exercises._core import Case, Context, Fail, Question, as_array, expect, expect_close, fmt
+from mamba_edu.exercises.feedback import Fail, as_array, expect, expect_close, fmt
+from mamba_edu.exercises.questions import Case, Context, Question
 
 ASSIGNMENT = "05_lambda_returns"
 TITLE = "λ-returns and return normalisation"
@@ -50,6 +51,20 @@ def _inputs(ctx: Context, H: int, shape: tuple, offset: int, terminal_at: int | 
         conts[terminal_at] = 0.0
     values = torch.randn(H + 1, *shape, generator=g)
     return rewards, conts, values
+
+
+def _return_gradients(lambda_returns, r, c, v, w, hint: str):
+    """Gradients of Σ w·lambda_returns(r, c, v, 0.95, 0.9) with respect to r and v (runs with the student's code)."""
+    import torch
+
+    rr, vv = r.clone().requires_grad_(True), v.clone().requires_grad_(True)
+    out = lambda_returns(rr, c.clone(), vv, 0.95, 0.9)
+    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
+        raise Fail("lambda_returns must return a tensor that is differentiable in the rewards and values "
+                   "(the actor backpropagates through it); use torch operations, no .item() or numpy", hint)
+    (out * w).sum().backward()
+    return (rr.grad if rr.grad is not None else torch.zeros_like(r),
+            vv.grad if vv.grad is not None else torch.zeros_like(v))
 
 
 def _returns_cases(ctx: Context, lambda_returns) -> list[Case]:
@@ -108,20 +123,8 @@ def _returns_cases(ctx: Context, lambda_returns) -> list[Case]:
 
         r, c, v = _inputs(ctx, 8, (3,), 6)
         w = torch.rand(8, 3, generator=ctx.torch_generator(60))
-
-        def grads(fn):
-            rr, vv = r.clone().requires_grad_(True), v.clone().requires_grad_(True)
-            out = fn(rr, c.clone(), vv)
-            if not isinstance(out, torch.Tensor) or out.grad_fn is None:
-                raise Fail("lambda_returns must return a tensor that is differentiable in the rewards and values "
-                           "(the actor backpropagates through it); use torch operations, no .item() or numpy",
-                           hint)
-            (out * w).sum().backward()
-            return (rr.grad if rr.grad is not None else torch.zeros_like(r),
-                    vv.grad if vv.grad is not None else torch.zeros_like(v))
-
-        mr, mv = grads(lambda rr, cc, vv: ctx.call(lambda_returns, rr, cc, vv, 0.95, 0.9, what="lambda_returns"))
-        tr, tv = grads(lambda rr, cc, vv: reference(rr, cc, vv, 0.95, 0.9))
+        mr, mv = ctx.call(_return_gradients, lambda_returns, r, c, v, w, hint, what="lambda_returns")
+        tr, tv = _return_gradients(reference, r, c, v, w, hint)
         expect_close("gradient of the returns with respect to the rewards", mr, tr, atol=1e-5, hint=hint)
         expect_close("gradient of the returns with respect to the values", mv, tv, atol=1e-5, hint=hint)
 

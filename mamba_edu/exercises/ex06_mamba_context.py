@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mamba_edu.exercises._core import Case, Context, Fail, Question, as_array, expect, expect_close, fmt
+from mamba_edu.exercises.feedback import Fail, as_array, expect, expect_close, fmt
+from mamba_edu.exercises.questions import Case, Context, Question
 
 ASSIGNMENT = "06_mamba_context"
 TITLE = "MAMBA's full context and horizon schedule"
@@ -221,6 +222,19 @@ def _sampler_cases(ctx: Context, sample_full_context) -> list[Case]:
 
 
 # ----- question 3: gathering the loss steps -----------------------------------------------------------------
+def _gather_gradient(gather_steps, x, idx, w, hint: str):
+    """Gradient of Σ w·gather_steps(x, idx) with respect to x (runs with the student's code)."""
+    import torch
+
+    x = x.clone().requires_grad_(True)
+    out = gather_steps(x, idx)
+    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
+        raise Fail("gather_steps must return a tensor that passes gradients back to x (the world-model loss is "
+                   "taken on the gathered states)", hint)
+    (out * w).sum().backward()
+    return x.grad
+
+
 def _gather_cases(ctx: Context, gather_steps) -> list[Case]:
     import torch
 
@@ -252,16 +266,9 @@ def _gather_cases(ctx: Context, gather_steps) -> list[Case]:
         x = torch.randn(7, 3, 2, generator=g)
         idx = torch.tensor([[0, 6, 2], [0, 1, 2], [5, 6, 6]])
         w = torch.randn(3, 3, 2, generator=g)
-        mine = x.clone().requires_grad_(True)
-        out = ctx.call(gather_steps, mine, idx, what="gather_steps")
-        if not isinstance(out, torch.Tensor) or out.grad_fn is None:
-            raise Fail("gather_steps must return a tensor that passes gradients back to x (the world-model loss is "
-                       "taken on the gathered states)", hint)
-        (out * w).sum().backward()
-        theirs = x.clone().requires_grad_(True)
-        (_take_time(theirs, idx) * w).sum().backward()
-        expect_close("gradient with respect to x (repeated indices add up)", mine.grad, theirs.grad, atol=1e-6,
-                     hint=hint)
+        mine = ctx.call(_gather_gradient, gather_steps, x, idx, w, hint, what="gather_steps")
+        theirs = _gather_gradient(_take_time, x, idx, w, hint)
+        expect_close("gradient with respect to x (repeated indices add up)", mine, theirs, atol=1e-6, hint=hint)
 
     return [Case("by hand: a (T, B) tensor", by_hand),
             Case("(T, B, D) states vs the package", run_case((9, 4, 5), 6, 1)),
