@@ -59,8 +59,8 @@ def test_jupyterlab_serves_the_book(jupyterlab):
     assert "python3" in kernels["kernelspecs"]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="no Chromium on this machine: the in-browser check "
-                    "of notebook 02's slider runs where `chromium` is installed")
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no Chromium on this machine: the check that "
+                    "notebook 02 opens in a headless browser runs where `chromium` is installed")
 def test_notebook_opens_in_a_headless_browser(jupyterlab, tmp_path):
     base, token = jupyterlab
     out = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
