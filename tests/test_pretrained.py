@@ -38,6 +38,8 @@ EXPECTED = {  # name: (algo, env)
     "rooms3_varibad": ("varibad", "Rooms-3"),
     "rooms3_varibad-local": ("varibad-local", "Rooms-3"),
     "metabandit_mamba": ("mamba", "MetaBandit"),
+    "rooms4_varibad": ("varibad", "Rooms-4"),
+    "rooms4_varibad-local": ("varibad-local", "Rooms-4"),
 }
 FRESH_SEED = 3_000_017   # task/rollout seed of the fresh held-out tasks (≠ EVAL_SEED, FINAL_SEED, training seeds)
 N_FRESH = 1000           # fresh meta-episodes per checkpoint (Rooms-3: ~6 s on one core; MetaBandit: ~1 s)
