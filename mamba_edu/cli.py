@@ -1,8 +1,11 @@
 """Command line: ``python -m mamba_edu {train,evaluate,bayes-optimal,demo,envs,plot,table}``.
 
-Bad input (unknown env, algorithm, preset or config field, a value out of range, a missing or
-corrupt run directory or checkpoint) prints one line ``error: ...`` naming what was wrong and the
-valid choices, and exits with code 2.
+Bad input (unknown env, algorithm, preset or config field, a value out of range or of the wrong type,
+a missing or corrupt run directory, config.json or checkpoint, a run folder that another process
+is training or that holds another run's files) prints one line ``error: ...`` naming what was
+wrong and the valid choices, and exits with code 2. A run that fails while training because a
+loss, gradient norm or parameter became NaN or infinite prints one ``error: ...`` line naming
+what and at which update, and exits with code 1 (its latest checkpoint is the last good one).
 """
 from __future__ import annotations
 
@@ -29,7 +32,12 @@ def _config_class(algo: str):
 
 
 def _parse_set(items: list[str], algo: str) -> dict[str, Any]:
-    fields = {f.name: f for f in dataclasses.fields(_config_class(algo))}
+    """``--set KEY=VALUE`` items as {field: value of the field's annotated type} (ranges: the config's
+    ``validate``)."""
+    from mamba_edu.agents.config_fields import parse_text
+
+    cls = _config_class(algo)
+    fields = {f.name for f in dataclasses.fields(cls)}
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
@@ -37,17 +45,7 @@ def _parse_set(items: list[str], algo: str) -> dict[str, Any]:
         key, value = item.split("=", 1)
         if key not in fields:
             raise ValueError(f"--set: unknown config field {key!r} for {algo}; valid: {', '.join(sorted(fields))}")
-        default = fields[key].default
-        if isinstance(default, bool):
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"--set {key}: expected true/false, got {value!r}")
-            out[key] = value.lower() in ("true", "1")
-        elif isinstance(default, int):
-            out[key] = int(float(value))
-        elif isinstance(default, float):
-            out[key] = float(value)
-        else:
-            out[key] = value
+        out[key] = parse_text(cls, key, value)
     return out
 
 
@@ -279,13 +277,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from mamba_edu.training.checkpoint import CheckpointError
-    from mamba_edu.training.loop import TrainingError, TrainingInterrupted
+    from mamba_edu.training.errors import NonFiniteError, TrainingError
+    from mamba_edu.training.loop import TrainingInterrupted
 
     try:
         return args.func(args)
     except TrainingInterrupted as e:   # Ctrl-C / SIGTERM: the state was saved first
         print(f"stopped: {e}", file=sys.stderr)
         return 130
+    except NonFiniteError as e:        # the run failed (not the input): the latest checkpoint is the last good one
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, CheckpointError, TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

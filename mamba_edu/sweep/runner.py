@@ -36,6 +36,8 @@ from mamba_edu.sweep.errors import MissingRayError, SweepError, SweepInterrupted
 from mamba_edu.sweep.progress import Progress
 from mamba_edu.sweep.spec import SweepSpec, SweepSpecError, Trial, load_spec
 from mamba_edu.sweep.state import StartMode, TrialState, TrialStatus, plan, read_best, read_final
+from mamba_edu.training.errors import RunFolderBusyError
+from mamba_edu.training.files import FolderLock
 
 FAULT_ENV = "MAMBA_EDU_SWEEP_FAULT"
 INSTALL_HINT = "pip install -e '.[sweep]' (or: pip install 'ray>=2.40')"
@@ -100,31 +102,21 @@ def describe_plan(spec: SweepSpec, sweep_dir: Path, stream: TextIO | None = None
     return [s.record() for s in states]
 
 
-class _Lock:
-    """An exclusive lock on the sweep directory, so two drivers never run the same trials."""
+class _Lock(FolderLock):
+    """An exclusive lock on the sweep directory (``SWEEP/.lock``), so two drivers never run the same trials
+    (the run folders' lock, :class:`~mamba_edu.training.files.FolderLock`)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fh = None
+        super().__init__(path.parent, "sweep directory")
 
     def __enter__(self) -> "_Lock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.path, "a+")
         try:
-            import fcntl
-
-            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # no fcntl (Windows): no protection against two drivers
-            pass
-        except OSError:
-            self.fh.close()
-            raise SweepError(f"another sweep is running in {self.path.parent} (lock {self.path} is held); "
+            super().__enter__()
+        except RunFolderBusyError as e:
+            who = f"PID {e.pid}" if e.pid is not None else "an unknown PID"
+            raise SweepError(f"another sweep is running in {self.folder} ({who} holds the lock {self.path}); "
                              "wait for it or use another --out") from None
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.fh is not None:
-            self.fh.close()
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:

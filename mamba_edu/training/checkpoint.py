@@ -1,7 +1,8 @@
 """Atomic, weights-only checkpoints.
 
 * :func:`save` writes to a temporary file in the same directory, flushes and fsyncs it, then
-  ``os.replace``-s it over the target, so a crash never leaves a half-written checkpoint;
+  ``os.replace``-s it over the target (:func:`mamba_edu.training.files.atomic_write`), so a crash
+  never leaves a half-written checkpoint;
 * :func:`load` uses ``torch.load(weights_only=True)`` (no arbitrary code runs) and turns any
   failure into one :class:`CheckpointError` naming the file and what was wrong.
 
@@ -10,13 +11,13 @@ states are plain dicts of ints and strings.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from mamba_edu.training.files import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -51,17 +52,8 @@ def save(state: dict[str, Any], path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format_version": FORMAT_VERSION, "state": _to_torch(state)}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        torch.save(payload, f)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -16,6 +16,16 @@ Stopping: the first Ctrl-C (SIGINT, also a Jupyter "interrupt kernel") or SIGTER
 stop at the end of the current batch of meta-episodes; it then writes the latest checkpoint and
 raises :class:`TrainingInterrupted`, and ``--resume`` continues exactly as if nothing had
 happened. A second Ctrl-C aborts at once (losing what came after the last periodic checkpoint).
+
+Ownership: a run folder belongs to one process at a time (:class:`~mamba_edu.training.files.FolderLock`
+on ``DIR/.lock``); a second ``train`` or ``--resume`` into it is refused, naming the owner's PID.
+A fresh run never writes into a folder that holds another run's files. ``--resume`` writes nothing
+until the checkpoint and config.json have been read and the checkpoint has loaded into the learner
+the config builds.
+
+Non-finite values: the learners check their losses and gradient norms, and the loop checks every
+parameter before each checkpoint; a NaN or infinity raises :class:`~mamba_edu.training.errors.NonFiniteError`
+before it can reach a checkpoint, so ``checkpoints/latest.pt`` keeps the last good state.
 """
 from __future__ import annotations
 
@@ -38,15 +48,19 @@ import torch
 
 from mamba_edu.rollout import evaluate
 from mamba_edu.training import checkpoint
-from mamba_edu.training.threads import apply_threads
-from mamba_edu.training.run_dir import MetricsCSV, read_config, write_config
+from mamba_edu.training.errors import NonFiniteError, TrainingError, check_modules_finite
+from mamba_edu.training.files import LOCK_NAME, FolderLock, remove_stale_temps, write_text_atomic
+from mamba_edu.training.threads import agent_modules, apply_threads
+from mamba_edu.training.run_dir import RUN_FILES, MetricsCSV, read_config, write_config
 
 EVAL_SEED = 1_000_003      # held-out evaluation tasks (same tasks at every evaluation)
 FINAL_SEED = 2_000_029     # the final test's tasks, disjoint stream from training and evaluation
 
-
-class TrainingError(RuntimeError):
-    pass
+#: what a second process told that a run folder is busy should do
+BUSY_HINT = ("a run folder is trained by one process at a time: wait for that one to end (or stop it), or choose "
+             "another --out")
+#: the checkpoints in DIR/checkpoints
+CHECKPOINT_FILES = ("latest.pt", "best.pt")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -128,14 +142,58 @@ def build_from_config(algo: str, env_name: str, cfg: Any):
     return cfg, learner, env
 
 
-def build_saved(saved: dict[str, Any], steps: int | None = None):
-    """(cfg, learner, batched env) of a saved run from its recorded config (``steps``: a new budget)."""
+def saved_config(run: str | Path) -> tuple[dict[str, Any], Any]:
+    """(``DIR/config.json``, the run's config dataclass rebuilt from it). Anything wrong in it (an unknown
+    algorithm, env or field, a value of the wrong type or out of range) raises one ``ValueError``
+    naming the file, the field and the valid choices."""
     from mamba_edu.agents import registry
+    from mamba_edu.envs import short_name
 
-    cfg = registry.config_from_saved(saved["algo"], saved["config"])
-    if steps is not None:
-        cfg = dataclasses.replace(cfg, steps=int(steps))
-    return build_from_config(saved["algo"], saved["env"], cfg)
+    run = Path(run)
+    saved = read_config(run, required=("algo", "env", "config"))
+    try:
+        short_name(saved["env"])
+        cfg = registry.config_from_saved(saved["algo"], saved["config"])
+    except ValueError as e:
+        raise ValueError(f"{run / 'config.json'}: {e}") from None
+    return saved, cfg
+
+
+def _load_learner_state(learner: Any, state: dict[str, Any], path: Path, run: Path) -> None:
+    """``learner.load_state_dict(state["learner"])``; a checkpoint that does not fit the learner that
+    config.json builds (other sizes, env or algorithm) raises one ``CheckpointError`` naming both files."""
+    try:
+        learner.load_state_dict(state["learner"])
+    except Exception as e:
+        detail = " ".join(str(e).split())[:300]
+        raise checkpoint.CheckpointError(f"{path} does not fit the run that {run / 'config.json'} describes "
+                                         f"({type(e).__name__}: {detail})") from None
+
+
+def _check_fresh_folder(out: Path) -> None:
+    """A new run starts only in a folder without another run's checkpoint or files."""
+    if (out / "checkpoints" / "latest.pt").exists():
+        raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    found = [n for n in RUN_FILES if (out / n).exists()]
+    found += [f"checkpoints/{n}" for n in CHECKPOINT_FILES if (out / "checkpoints" / n).exists()]
+    if found:
+        raise TrainingError(f"{out} holds files of another run ({', '.join(found)}) but no checkpoint to resume "
+                            "from; choose another --out (or delete them to start afresh there)")
+
+
+def _non_finite_parameters(check: Callable[[], None]) -> NonFiniteError | None:
+    """The error ``check()`` raises if a parameter is NaN or infinite, else None."""
+    try:
+        check()
+    except NonFiniteError as e:
+        return e
+    return None
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Temporary files (``NAME.XXXX.tmp``) left by a write that was killed (only the folder's owner calls this)."""
+    remove_stale_temps(out, RUN_FILES)
+    remove_stale_temps(out / "checkpoints", CHECKPOINT_FILES)
 
 
 def _set_seeds(seed: int) -> None:
@@ -183,54 +241,104 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
         if out is None:
             raise TrainingError("resume needs the run directory (--out DIR)")
         out = Path(out)
-        latest = out / "checkpoints" / "latest.pt"
-        if not latest.exists():
-            raise TrainingError(f"--resume: no checkpoint at {latest}")
-        saved = read_config(out)
-        algo, name = saved["algo"], saved["env"]
-        presets, overrides = list(saved.get("presets") or []), saved["overrides"]
-        if extend_steps is not None:
-            budget = int(saved["config"]["steps"])
-            if extend_steps <= budget:
-                raise TrainingError(f"--steps {extend_steps} with --resume must exceed the run's budget of {budget} "
-                                    f"env steps (it extends the run); omit --steps to just continue it")
-            overrides = {**overrides, "steps": int(extend_steps)}
+        if not (out / "checkpoints" / "latest.pt").exists():
+            raise TrainingError(f"--resume: no checkpoint at {out / 'checkpoints' / 'latest.pt'}")
+        built = None
     elif extend_steps is not None:
         raise TrainingError("extend_steps extends a saved run: use it with resume=True")
     else:
+        from mamba_edu.agents.presets import with_quick
+
         name = short_name(env_name)
         out = Path(out) if out is not None else Path("runs") / (
             f"{algo}_{name}_s{(overrides or {}).get('seed', 0)}_{time.strftime('%Y%m%d-%H%M%S')}")
-        latest = out / "checkpoints" / "latest.pt"
-        if latest.exists():
-            raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-
-    if resume:    # the recorded config, not today's presets, rebuilds the run
-        cfg, learner, env = build_saved(saved, steps=overrides.get("steps") if extend_steps is not None else None)
-    else:
-        from mamba_edu.agents.presets import with_quick
-
+        if (out / LOCK_NAME).exists():     # a live owner is named first (the lock is free again at once)
+            with FolderLock(out, "run folder", BUSY_HINT):
+                pass
+        _check_fresh_folder(out)           # fail fast; checked again once this process owns the folder
         presets = with_quick(presets)      # record ``quick`` when MAMBA_EDU_QUICK=1 adds it
-        cfg, learner, env = build(algo, name, presets, overrides, quick_from_env=False)   # presets say it all
+        built = build(algo, name, presets, overrides, quick_from_env=False)   # presets say it all
+    started = False
+    try:
+        with FolderLock(out, "run folder", BUSY_HINT):
+            if resume:
+                algo, name, presets, overrides, built, state = _load_for_resume(out, extend_steps)
+            else:
+                _check_fresh_folder(out)
+                state = None
+            started = True                 # from here on the loop closes the env
+            return _train_owned(out, algo, name, presets, overrides, built, state, progress, callback,
+                                stop_after_steps)
+    finally:
+        if built is not None and not started:
+            built[2].close()
+
+
+def _load_for_resume(out: Path, extend_steps: int | None):
+    """Everything ``--resume`` needs, read and checked before anything in ``out`` is written: config.json
+    (with ``extend_steps`` applied), the learner and env it builds, the latest checkpoint loaded into it."""
+    latest = out / "checkpoints" / "latest.pt"
+    saved, cfg = saved_config(out)        # the recorded config, not today's presets, rebuilds the run
+    algo, name = saved["algo"], saved["env"]
+    presets, overrides = list(saved.get("presets") or []), dict(saved.get("overrides") or {})
+    if extend_steps is not None:
+        if extend_steps <= cfg.steps:
+            raise TrainingError(f"--steps {extend_steps} with --resume must exceed the run's budget of {cfg.steps} "
+                                f"env steps (it extends the run); omit --steps to just continue it")
+        overrides = {**overrides, "steps": int(extend_steps)}
+        cfg = dataclasses.replace(cfg, steps=int(extend_steps))
+    built = build_from_config(algo, name, cfg)
+    try:
+        state = checkpoint.load(latest)
+        _load_learner_state(built[1], state, latest, out)
+        counters = state.get("counters")
+        if not isinstance(counters, dict) or not {"env_steps", "batches", "wall_s", "next_eval",
+                                                  "best_return"} <= set(counters) or "torch_rng" not in state:
+            raise checkpoint.CheckpointError(f"{latest} is not a latest checkpoint of a training run (no counters "
+                                             "or RNG state; a best.pt or an exported run cannot be resumed)")
+        try:
+            torch.set_rng_state(state["torch_rng"])   # after building, which seeded torch
+        except (TypeError, RuntimeError) as e:
+            raise checkpoint.CheckpointError(f"{latest}: unusable torch RNG state ({e})") from None
+    except BaseException:
+        built[2].close()
+        raise
+    return algo, name, presets, overrides, built, state
+
+
+def _train_owned(out: Path, algo: str, name: str, presets: list[str], overrides: dict[str, Any], built: tuple,
+                 state: dict[str, Any] | None, progress: bool, callback: Callable[[dict[str, Any]], None] | None,
+                 stop_after_steps: int | None) -> Path:
+    """The loop of :func:`train`, once this process owns ``out`` and, on resume, the checkpoint has loaded."""
+    cfg, learner, env = built
+    latest = out / "checkpoints" / "latest.pt"
     warn_unfinished_schedule(cfg, env.K * env.T)
+    _remove_stale_temps(out)
     write_config(out, {"algo": algo, "env": name, "presets": list(presets or []), "overrides": dict(overrides or {}),
                        "config": asdict(cfg), "K": env.K, "T": env.T})
     metrics_csv = MetricsCSV(out / "metrics.csv", env.K)
     from torch.utils.tensorboard import SummaryWriter
 
     counters = {"env_steps": 0, "batches": 0, "wall_s": 0.0, "next_eval": 0, "best_return": -math.inf}
-    if resume:
-        state = checkpoint.load(latest)
-        learner.load_state_dict(state["learner"])
+    if state is not None:              # the learner and torch's RNG were restored by _load_for_resume
         counters = state["counters"]
-        torch.set_rng_state(state["torch_rng"])
         metrics_csv.truncate_after(counters["env_steps"])
     writer = SummaryWriter(str(out))
     env_kwargs = {"reward_in_obs": cfg.reward_in_obs, "time_in_obs": cfg.time_in_obs}
 
+    good = {"env_steps": counters["env_steps"] if state is not None else None}   # what latest.pt holds
+    modules = agent_modules(learner)
+
+    def check_parameters() -> None:
+        """Before every evaluation and checkpoint: no NaN or infinity in the learner's parameters."""
+        updates = getattr(getattr(learner, "agent", None), "updates", "?")
+        check_modules_finite(modules, f"update {updates} ({counters['env_steps']} env steps)")
+
     def save_latest() -> None:
+        check_parameters()
         checkpoint.save({"learner": learner.state_dict(), "counters": dict(counters),
                          "torch_rng": torch.get_rng_state()}, latest)
+        good["env_steps"] = counters["env_steps"]
 
     def run_eval() -> dict[str, Any]:
         rng_state = torch.get_rng_state()
@@ -284,6 +392,7 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
             writer.add_scalar("charts/sps", counters["env_steps"] / max(counters["wall_s"], 1e-9), counters["env_steps"])
             final_batch = counters["env_steps"] >= cfg.steps
             if counters["env_steps"] >= counters["next_eval"] or final_batch:
+                check_parameters()
                 result = run_eval()
                 row = {"env_steps": counters["env_steps"], "wall_s": round(counters["wall_s"], 3),
                        "return_mean": result["return_mean"], "return_std": result["return_std"],
@@ -311,6 +420,15 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
                 save_latest()
                 raise TrainingInterrupted(out, counters["env_steps"], stop.signal)
         writer.flush()
+    except Exception as e:
+        # a NaN weight can also surface as another error first (e.g. a distribution refusing NaN logits
+        # while acting): then the parameters say what went wrong
+        cause = e if isinstance(e, NonFiniteError) else _non_finite_parameters(check_parameters)
+        if cause is None:
+            raise
+        kept = (f"{latest} keeps the last good state ({good['env_steps']} env steps)" if good["env_steps"] is not None
+                else "no checkpoint had been written yet")
+        raise NonFiniteError(f"{cause}; {kept}") from None
     finally:
         stop.restore()
         if bar is not None:
@@ -324,11 +442,11 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
 def load_learner(run: str | Path, which: str = "best"):
     """Rebuild the learner of a run directory from ``checkpoints/{which}.pt`` (cfg, learner)."""
     run = Path(run)
-    saved = read_config(run)
-    cfg, learner, env = build_saved(saved)
+    saved, cfg = saved_config(run)
+    cfg, learner, env = build_from_config(saved["algo"], saved["env"], cfg)
     env.close()
-    state = checkpoint.load(run / "checkpoints" / f"{which}.pt")
-    learner.load_state_dict(state["learner"])
+    path = run / "checkpoints" / f"{which}.pt"
+    _load_learner_state(learner, checkpoint.load(path), path, run)
     return cfg, learner, saved
 
 
@@ -347,5 +465,5 @@ def final_test(run: str | Path, n_tasks: int = 1000, which: str = "best", write:
                       batch_size=min(n_tasks, 100), reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
     result.update(algo=saved["algo"], env=saved["env"], checkpoint=which, actions="mode" if greedy else "sample")
     if write:
-        (run / "final.json").write_text(json.dumps(result, indent=2))
+        write_text_atomic(run / "final.json", json.dumps(result, indent=2))
     return result

@@ -18,12 +18,18 @@ LARGE_MODEL = 2_000_000
 DEFAULT_THREADS = torch.get_num_threads()
 
 
+def agent_modules(learner) -> dict[str, torch.nn.Module]:
+    """Every ``torch.nn.Module`` the learner's agent holds, by attribute name (the agent itself if it
+    is one: ``{"agent": agent}``)."""
+    agent = getattr(learner, "agent", learner)
+    if isinstance(agent, torch.nn.Module):
+        return {"agent": agent}
+    return {k: m for k, m in vars(agent).items() if isinstance(m, torch.nn.Module)}
+
+
 def count_parameters(learner) -> int:
     """Parameters of every ``torch.nn.Module`` the learner's agent holds (each counted once)."""
-    agent = getattr(learner, "agent", learner)
-    modules = [agent] if isinstance(agent, torch.nn.Module) else [
-        m for m in vars(agent).values() if isinstance(m, torch.nn.Module)]
-    seen = {id(p): p.numel() for m in modules for p in m.parameters()}
+    seen = {id(p): p.numel() for m in agent_modules(learner).values() for p in m.parameters()}
     return sum(seen.values())
 
 

@@ -28,26 +28,12 @@ from mamba_edu.agents.dreamer.config import DreamerConfig
 from mamba_edu.agents.dreamer.context import ContextSampler
 from mamba_edu.agents.dreamer.replay import Replay
 from mamba_edu.agents.dreamer.world_model import WorldModel
+from mamba_edu.training.device import pick_device
+from mamba_edu.training.errors import NonFiniteLossError, check_finite  # noqa: F401 (re-exported)
 
 
 #: the optimiser states in :meth:`DreamerAgent.state_dict` (only needed to continue training)
 OPTIMISER_KEYS = ("wm_opt", "actor_opt", "critic_opt")
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stops and the last good checkpoint is kept."""
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available; valid here: auto, cpu")
-    return torch.device(name)
 
 
 def space_layout(obs_space: gym.Space) -> tuple[int, tuple | None, dict[str, tuple]]:
@@ -152,14 +138,14 @@ class DreamerAgent:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.precision)
         return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
-    @staticmethod
-    def _check_finite(name: str, value: torch.Tensor, step: int) -> None:
-        if not torch.isfinite(value).all():
-            raise NonFiniteLossError(f"non-finite loss '{name}' ({value.item()}) at update {step}; "
-                                     "training stopped, the last good checkpoint is kept")
+    def _check_finite(self, name: str, value: torch.Tensor) -> None:
+        check_finite(f"loss '{name}'", value, f"update {self.updates}")
 
-    def _step(self, opt: torch.optim.Optimizer, params, clip: float) -> torch.Tensor:
+    def _step(self, opt: torch.optim.Optimizer, params, clip: float, name: str) -> torch.Tensor:
+        """Clip the gradients and step, unless their norm is NaN or infinite: then training stops before
+        the optimiser could write non-finite weights."""
         norm = nn.utils.clip_grad_norm_(params, clip)
+        check_finite(f"gradient norm of '{name}'", norm, f"update {self.updates}")
         opt.step()
         return norm
 
@@ -174,20 +160,21 @@ class DreamerAgent:
             cb = self.context.sample(replay, env_steps, self.updates)
         with record_function("update/wm_forward"), self._autocast():
             wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start, cb.weights)
-        self._check_finite("world_model", wm_loss, self.updates)
+        self._check_finite("world_model", wm_loss)
         with record_function("update/wm_backward"):
             self.wm_opt.zero_grad(set_to_none=True)
             wm_loss.backward()
         with record_function("update/wm_optimizer"):
-            metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip)
+            metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip,
+                                                     "world_model")
         with record_function("update/context_bookkeeping"):
             self.context.after_update(replay, cb, post, self.updates)
 
         with record_function("update/imagination"), self._autocast():
             start = self._imagination_starts({k: v.detach() for k, v in post.items()})
             actor_loss, critic_loss, ac_metrics = self.ac.losses(self.wm, start)
-        self._check_finite("actor", actor_loss, self.updates)
-        self._check_finite("critic", critic_loss, self.updates)
+        self._check_finite("actor", actor_loss)
+        self._check_finite("critic", critic_loss)
         with record_function("update/ac_backward"):
             self.actor_opt.zero_grad(set_to_none=True)
             self.critic_opt.zero_grad(set_to_none=True)
@@ -196,8 +183,8 @@ class DreamerAgent:
             actor_loss.backward(inputs=actor_params, retain_graph=True)
             critic_loss.backward(inputs=critic_params)
         with record_function("update/ac_optimizer"):
-            metrics["grad/actor"] = self._step(self.actor_opt, actor_params, cfg.ac_grad_clip)
-            metrics["grad/critic"] = self._step(self.critic_opt, critic_params, cfg.ac_grad_clip)
+            metrics["grad/actor"] = self._step(self.actor_opt, actor_params, cfg.ac_grad_clip, "actor")
+            metrics["grad/critic"] = self._step(self.critic_opt, critic_params, cfg.ac_grad_clip, "critic")
             self.ac.update_slow_critic()
         self.updates += 1
         metrics.update(ac_metrics)

@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from mamba_edu.agents.config_fields import check_types
 from mamba_edu.agents.presets import apply_fields, with_quick
 
 
@@ -177,6 +178,9 @@ class DreamerConfig:
     (:mod:`mamba_edu.training.threads` says why)."""
 
     def validate(self) -> "DreamerConfig":
+        """Check every field (its type from the annotation, then its range); ``ValueError`` naming the
+        first field that is wrong and what it must be."""
+        check_types(self)
         positive = ["deter", "hidden", "stoch", "classes", "units", "bins", "imag_horizon", "batch_size",
                     "seq_len", "num_envs", "imag_starts", "eval_tasks", "final_tasks", "wm_horizon_initial"]
         for name in positive:
@@ -188,7 +192,8 @@ class DreamerConfig:
         for name in ["model_lr", "actor_lr", "critic_lr", "train_ratio"]:
             if not getattr(self, name) > 0:
                 raise ValueError(f"config: {name} must be > 0, got {getattr(self, name)}")
-        for name in ["steps", "prefill", "eval_every", "wm_horizon_steps", "replay_capacity", "updates_per_step"]:
+        for name in ["steps", "prefill", "eval_every", "wm_horizon_steps", "replay_capacity", "updates_per_step",
+                     "seed", "threads"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
         if self.actor_grad not in ("auto", "reinforce", "dynamics"):

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mamba_edu.agents.config_fields import check_types
 from mamba_edu.agents.presets import apply_fields, with_quick
 
 
@@ -177,14 +178,13 @@ class PPOConfig:
     (:mod:`mamba_edu.training.threads` says why)."""
 
     def validate(self) -> "PPOConfig":
+        """Check every field (its type from the annotation, then its range); ``ValueError`` naming the
+        first field that is wrong and what it must be."""
+        check_types(self)       # also: a single width becomes a tuple, a list of widths a tuple
         for name in ["policy_layers", "reward_decoder_layers", "state_decoder_layers", "rnd_layers"]:
             value = getattr(self, name)
-            if isinstance(value, (int, float)):
-                value = (value,)
-            value = tuple(int(v) for v in value)
             if any(v < 1 for v in value) or (name == "policy_layers" and not value):
                 raise ValueError(f"config: {name} must be a non-empty list of widths >= 1, got {value}")
-            object.__setattr__(self, name, value)
         if self.method not in ("varibad", "rl2"):
             raise ValueError(f"config: method must be one of varibad, rl2; got {self.method!r}")
         for name in ["num_envs", "epochs", "minibatches", "latent_dim", "gru_hidden", "vae_batch_size",
@@ -200,7 +200,7 @@ class PPOConfig:
         for name in ["steps", "eval_every", "precollect", "vae_updates", "subsample_elbos", "subsample_decodes",
                      "action_embed", "state_embed", "reward_embed", "policy_state_embed", "policy_latent_embed",
                      "entropy", "value_coef", "kl_weight", "reward_loss_coef", "state_loss_coef", "reward_clip",
-                     "bonus_hyperstate", "bonus_vae_error", "bonus_clip", "threads"]:
+                     "bonus_hyperstate", "bonus_vae_error", "bonus_clip", "threads", "seed"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
         if self.state_embed + self.action_embed + self.reward_embed < 1:

@@ -37,15 +37,8 @@ from mamba_edu.agents.ppo.ppo import (PolicyHead, ReturnNormaliser, RunningMeanS
                                       explained_variance, gae, minibatches, ppo_loss)
 from mamba_edu.agents.ppo.rl2 import RL2ActorCritic
 from mamba_edu.agents.ppo.varibad import BeliefPolicy, EpisodeBuffer, VariBADVAE, cells_fn, sample_gaussian
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stops and the last good checkpoint is kept."""
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' means CPU here: the networks are tiny and act one step at a time."""
-    return torch.device("cpu" if name == "auto" else name)
+from mamba_edu.training.device import pick_device
+from mamba_edu.training.errors import check_finite
 
 
 class ObsSplit:
@@ -70,12 +63,6 @@ class ObsSplit:
     def policy_obs(self, obs: torch.Tensor) -> torch.Tensor:
         """What the policy sees: the state (and the time feature), never the previous reward."""
         return obs.index_select(-1, self.policy_cols)
-
-
-def _check_finite(name: str, loss: torch.Tensor, iteration: int) -> None:
-    if not torch.isfinite(loss):
-        raise NonFiniteLossError(f"non-finite loss {name!r} at PPO iteration {iteration}; training stopped, the last "
-                                 "checkpoint is intact")
 
 
 # =====================================================================================================
@@ -211,7 +198,7 @@ class _OnPolicyLearner:
     def __init__(self, cfg: PPOConfig, env: Any) -> None:
         self.cfg = cfg
         self.H, self.T = int(env.H), int(env.T)
-        self.device = pick_device(cfg.device)
+        self.device = pick_device(cfg.device, accelerators=False)
         self.action_space = env.single_action_space
         self.rng = np.random.default_rng(cfg.seed + 1)
         self.reward_norm = ReturnNormaliser(cfg.gamma, cfg.reward_clip)
@@ -320,10 +307,11 @@ class _OnPolicyLearner:
         return adv, ret
 
     def ppo_step(self, optimiser: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor) -> None:
-        _check_finite("ppo", loss, self.iterations)
+        check_finite("loss 'ppo'", loss, f"PPO iteration {self.iterations}")
         optimiser.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+        norm = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+        check_finite("gradient norm of 'ppo'", norm, f"PPO iteration {self.iterations}")
         optimiser.step()
         self.agent.updates += 1
 
@@ -442,9 +430,11 @@ class VariBADLearner(_OnPolicyLearner):
         vae_stats = []
         for _ in range(cfg.vae_updates):
             loss, s = agent.vae.elbo(self.sample_vae_batch(cfg.vae_batch_size), self.rng)
-            _check_finite("vae", loss, self.iterations)
+            check_finite("loss 'vae'", loss, f"PPO iteration {self.iterations}")
             self.vae_opt.zero_grad()
             loss.backward()
+            check_finite("gradient norm of 'vae'", nn.utils.get_total_norm(
+                [p.grad for p in agent.vae.parameters() if p.grad is not None]), f"PPO iteration {self.iterations}")
             self.vae_opt.step()
             vae_stats.append(s)
         metrics.update(_mean(vae_stats))
