@@ -110,11 +110,17 @@ def test_rssm_shapes_and_observe_equals_stepwise():
     noise = gumbel_noise((T, B, 4, 5))
     post = rssm.observe(embed, act, noise=noise)
     assert post["deter"].shape == (T, B, 16) and post["stoch"].shape == (T, B, 4, 5)
-    state = rssm.initial(B)
-    for t in range(T):  # the optimised loop equals plain obs_step calls
-        state = rssm.obs_step(state, act[t], embed[t], noise=noise[t])
+    prev = rssm.initial(B)
+    for t in range(T):  # the optimised loop equals plain obs_step calls, one step at a time from its own state
+        state = rssm.obs_step(prev, act[t], embed[t], noise=noise[t])
         assert torch.allclose(state["deter"], post["deter"][t], atol=1e-5)
-        assert torch.equal(state["stoch"], post["stoch"][t])
+        assert torch.allclose(state["logits"], post["logits"][t], atol=1e-5)
+        # the same sample, except where two classes tie within float rounding (the fused loop's matrix
+        # products add in another order, which can flip such a tie on a busy machine)
+        scores = (post["logits"][t] + noise[t]).sort(-1).values          # the Gumbel-max sample's scores
+        clear = (scores[..., -1] - scores[..., -2]) > 1e-4
+        assert torch.equal(state["stoch"][clear], post["stoch"][t][clear]) and clear.float().mean() > 0.9
+        prev = {k: v[t] for k, v in post.items()}
 
 
 def test_wm_horizon_schedule():
