@@ -2,7 +2,7 @@
 
 The authors imagine 2 steps from many start states on PointRobot and Rooms; a longer horizon from
 fewer starts imagines as many states per update but lets the critic's targets look further ahead
-(docs/benchmarks.md, "Rooms-1 and PointRobot: a longer imagination horizon"). Equal imagined states is
+(docs/notes/imagination_horizon.md: Rooms-1 and PointRobot). Equal imagined states is
 not equal time: the imagination is a sequential loop, so a longer one pays more per-step overhead.
 This script times whole updates (stored-state context, cpu sizes, synthetic PointRobot-sized replay
 with meta-episodes of ``--length`` steps) for each ``HORIZON:STARTS`` shape, interleaved rep by rep

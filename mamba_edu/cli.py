@@ -15,28 +15,22 @@ import json
 import sys
 from typing import Any
 
-from mamba_edu.agents import ALGOS
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors: ``error: ...`` (argparse names the valid choices) and exit
+    code 2, like every other bad input; the usage stays in ``--help``."""
 
-def _config_class(algo: str):
-    """The config dataclass of ``algo``'s family (Dreamer/MAMBA or the PPO baselines)."""
-    from mamba_edu.agents.registry import PPO_ALGOS
-
-    if algo in PPO_ALGOS:
-        from mamba_edu.agents.ppo.config import PPOConfig
-
-        return PPOConfig
-    from mamba_edu.agents.dreamer.config import DreamerConfig
-
-    return DreamerConfig
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
 
 
 def _parse_set(items: list[str], algo: str) -> dict[str, Any]:
     """``--set KEY=VALUE`` items as {field: value of the field's annotated type} (ranges: the config's
     ``validate``)."""
+    from mamba_edu.agents import registry
     from mamba_edu.agents.config_fields import parse_text
 
-    cls = _config_class(algo)
+    cls = registry.config_class(algo)
     fields = {f.name for f in dataclasses.fields(cls)}
     out: dict[str, Any] = {}
     for item in items:
@@ -201,17 +195,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mamba_edu.agents.dreamer.config import EXTRA_PRESETS as DREAMER_PRESETS
-    from mamba_edu.agents.ppo.config import EXTRA_PRESETS as PPO_PRESETS
+    from mamba_edu.agents import registry
 
-    p = argparse.ArgumentParser(prog="python -m mamba_edu", description="mamba-edu: model-based meta-RL")
+    presets = {fam.name: list(fam.extra_presets) for fam in registry.FAMILIES.values()}
+    p = _Parser(prog="python -m mamba_edu", description="mamba-edu: model-based meta-RL")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an agent; writes a run directory")
-    t.add_argument("--algo", choices=ALGOS)
+    t.add_argument("--algo", choices=registry.AVAILABLE)
     t.add_argument("--env", help="environment, e.g. Rooms-3 or mamba_edu/PointRobot-v0")
-    t.add_argument("--preset", action="append", choices=sorted(set(DREAMER_PRESETS) | set(PPO_PRESETS)),
+    t.add_argument("--preset", action="append", choices=sorted({n for names in presets.values() for n in names}),
                    help="extra preset stacked on the algorithm's (repeatable); Dreamer/MAMBA: "
-                        f"{', '.join(DREAMER_PRESETS)}; VariBAD/HyperX/RL²: {', '.join(PPO_PRESETS)}")
+                        f"{', '.join(presets['dreamer'])}; VariBAD/HyperX/RL²: {', '.join(presets['ppo'])}")
     t.add_argument("--steps", type=int, help="real env steps (default: the env's paper budget); with --resume: "
                                                "a larger budget that the run is extended to")
     t.add_argument("--seed", type=int)

@@ -12,22 +12,21 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from mamba_edu.envs import make_batched
+from mamba_edu.quick import quick_budget
 from mamba_edu.references import reference, scripted_policy
 from mamba_edu.rollout import rollout
 from mamba_edu.viz.behaviour import behaviour_figure
 
 
 def run_demo(out: str | Path = "demo_output") -> dict:
-    quick = os.environ.get("MAMBA_EDU_QUICK") == "1"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = scripted_references(out, n_tasks=100 if quick else 1000)
-    summary.update(bandit_memory(out, steps=2000 if quick else 4000))
+    summary = scripted_references(out, n_tasks=quick_budget(1000, quick=100))
+    summary.update(bandit_memory(out, steps=quick_budget(4000, quick=2000)))
     summary.update(belief_heatmaps(out))
     print("\nNext: python -m mamba_edu train --algo mamba --env Rooms-3 --preset cpu   (see README)")
     return summary
@@ -87,7 +86,7 @@ def belief_heatmaps(out: Path) -> dict:
     print("\n== 3. What a learned belief predicts (Figure 2, shipped VariBAD checkpoints on Rooms-4) ==")
     runs = [pretrained_run("rooms4_varibad"), pretrained_run("rooms4_varibad-local")]
     bayes_optimal = reference("Rooms-4", n_tasks=10)["bayes_optimal_return"]
-    n = 21 if os.environ.get("MAMBA_EDU_QUICK") == "1" else 101
+    n = quick_budget(101, quick=21)
     task, ret = median_return_task(runs[1], n_tasks=n)
     png = out / "fig2_rooms4_varibad_global_vs_local.png"
     compare_heatmaps([load_trace(run, task=task) for run in runs], out=png)

@@ -1,11 +1,13 @@
 """Types of config fields, read from the dataclass annotations (shared by the Dreamer and PPO configs).
 
 Every field of :class:`~mamba_edu.agents.dreamer.config.DreamerConfig` and
-:class:`~mamba_edu.agents.ppo.config.PPOConfig` is a ``bool``, ``int``, ``float``, ``str`` or
+:class:`~mamba_edu.agents.ppo.config.PPOConfig`, their own and the run-level ones they inherit from
+:class:`~mamba_edu.agents.run_config.RunConfig`, is a ``bool``, ``int``, ``float``, ``str`` or
 ``tuple[int, ...]``. :func:`check_types` holds a config to them, whatever its values came from
 (presets, ``--set``, a saved config.json): integers must be whole numbers (``1e6`` becomes
 1000000, ``1.7`` is refused), numbers must be finite, a tuple of widths is a list of integers. The
-range of each value (``>= 1``, ``in [0, 1]``, ...) is the config's own ``validate``.
+valid values of each field (``>= 1``, ``in [0, 1]``, one of some strings, ...) are declared beside it
+and checked by ``validate`` (:mod:`mamba_edu.agents.run_config`).
 :func:`parse_text` turns the text of ``--set KEY=VALUE`` into the field's type.
 """
 from __future__ import annotations

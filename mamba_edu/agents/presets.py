@@ -6,8 +6,9 @@ or the error names the source (``preset cpu``, ``override``, ...) and the valid 
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, TypeVar
+
+from mamba_edu.quick import with_quick  # the one reader of MAMBA_EDU_QUICK; re-exported for its callers
 
 C = TypeVar("C")
 
@@ -21,9 +22,4 @@ def apply_fields(cfg: C, values: dict[str, Any], source: str) -> C:
     return dataclasses.replace(cfg, **values)
 
 
-def with_quick(presets: list[str] | None) -> list[str]:
-    """The extra presets to stack: ``presets`` plus ``quick`` when ``MAMBA_EDU_QUICK=1``."""
-    presets = list(presets or [])
-    if os.environ.get("MAMBA_EDU_QUICK") == "1" and "quick" not in presets:
-        presets.append("quick")
-    return presets
+__all__ = ["apply_fields", "with_quick"]

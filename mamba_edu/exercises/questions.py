@@ -15,7 +15,6 @@ a module-level helper passed to :meth:`Context.call` with the student's function
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +24,7 @@ import numpy as np
 
 from mamba_edu.exercises.student_code import LocalCalls, StudentCalls
 from mamba_edu.exercises.time_limits import TimeUp
-
-
-def quick_mode() -> bool:
-    return os.environ.get("MAMBA_EDU_QUICK") == "1"
+from mamba_edu.quick import quick_mode  # re-exported: the exercises' cases read quick mode from here
 
 
 @dataclass

@@ -21,13 +21,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mamba_edu.quick import QUICK_ENV
+
 LAUNCHER = Path(__file__).with_name("kernel_launch.py")
 GIB = 2**30
 
 #: variables of the grader's environment that the kernel gets (plus every ``LC_*``)
 PASSED_ON = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "PYTHONPATH",
              "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "SYSTEMROOT", "WINDIR", "COMSPEC",
-             "PATHEXT", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "IPYTHONDIR", "MAMBA_EDU_QUICK")
+             "PATHEXT", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "IPYTHONDIR", QUICK_ENV)
 
 
 def kernel_env(question_timeout: float, threads: int) -> dict[str, str]:

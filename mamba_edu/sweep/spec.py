@@ -40,11 +40,12 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from mamba_edu.quick import with_quick
 
 TOP_KEYS = ("name", "description", "algos", "envs", "seeds", "presets", "overrides", "resources", "rules",
             "variants", "grid", "max_retries", "max_concurrent")
@@ -68,16 +69,10 @@ def _families() -> dict[str, tuple[str, ...]]:
 
 
 def config_class(algo: str):
-    """The config dataclass of ``algo``'s family."""
-    from mamba_edu.agents.registry import PPO_ALGOS
+    """The config dataclass of ``algo``'s family (the registry's table)."""
+    from mamba_edu.agents.registry import config_class as registry_config_class
 
-    if algo in PPO_ALGOS:
-        from mamba_edu.agents.ppo.config import PPOConfig
-
-        return PPOConfig
-    from mamba_edu.agents.dreamer.config import DreamerConfig
-
-    return DreamerConfig
+    return registry_config_class(algo)
 
 
 def family_of(algo: str) -> str:
@@ -472,11 +467,11 @@ class _Stacked(NamedTuple):
     resources: dict[str, float]
 
 
-def _stack(algo: str, blocks: list[_Settings], quick: bool, problems: list[str]) -> _Stacked | None:
+def _stack(algo: str, blocks: list[_Settings], problems: list[str]) -> _Stacked | None:
     """One trial's settings from its blocks in order (top level, matching rules, the variant).
 
-    Presets accumulate without repeats, overrides and resources are updated key by key. None if an
-    override does not fit ``algo``'s config (the problem is recorded).
+    Presets accumulate without repeats (``quick`` last in quick mode), overrides and resources are
+    updated key by key. None if an override does not fit ``algo``'s config (the problem is recorded).
     """
     presets: list[str] = []
     overrides: dict[str, Any] = {}
@@ -491,22 +486,19 @@ def _stack(algo: str, blocks: list[_Settings], quick: bool, problems: list[str])
                 problems.append(str(e))
                 ok = False
         resources.update(b.resources)
-    if quick and "quick" not in presets:
-        presets.append("quick")
-    return _Stacked(list(dict.fromkeys(presets)), overrides, resources) if ok else None
+    return _Stacked(list(dict.fromkeys(with_quick(presets))), overrides, resources) if ok else None
 
 
 def _expand(algos: list[str], envs: list[str], seeds: list[int], top: _Settings, rules: list[_Settings],
             variants: list[_Settings | None], problems: list[str]) -> list[Trial]:
     """Trials = algos × envs × variants × seeds, minus the (algo, env) pairs a variant's filters exclude."""
-    quick = os.environ.get("MAMBA_EDU_QUICK") == "1"
     trials: list[Trial] = []
     seen: dict[str, str] = {}
     for algo, env, var in itertools.product(algos, envs, variants):
         if var is not None and not var.matches(algo, env):
             continue
         blocks = [top] + [r for r in rules if r.matches(algo, env)] + ([var] if var else [])
-        stacked = _stack(algo, blocks, quick, problems)
+        stacked = _stack(algo, blocks, problems)
         if stacked is not None:
             trials += _seed_trials(algo, env, var, seeds, stacked, seen, problems)
     return trials

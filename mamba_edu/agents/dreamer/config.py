@@ -16,210 +16,153 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from mamba_edu.agents.config_fields import check_types
-from mamba_edu.agents.presets import apply_fields, with_quick
+from mamba_edu.agents.presets import apply_fields
+from mamba_edu.agents.run_config import RunConfig, bounded
+from mamba_edu.quick import with_quick
 
 
 @dataclass
-class DreamerConfig:
-    """Every knob of the Dreamer/MAMBA agent and its training loop."""
+class DreamerConfig(RunConfig):
+    """Every knob of the Dreamer/MAMBA agent and its training loop (the run-level fields, ``steps``,
+    ``seed``, ``num_envs``, ``reward_in_obs``, ..., are :class:`~mamba_edu.agents.run_config.RunConfig`'s)."""
 
     # --- world model sizes (DreamerV3 / paper Table 2) ---
-    deter: int = 512
+    deter: int = bounded(512, lo=1)
     """GRU deterministic state size."""
-    hidden: int = 512
+    hidden: int = bounded(512, lo=1)
     """``dyn_hidden``: MLP width inside the RSSM (before the GRU and the prior/posterior heads)."""
-    stoch: int = 32
+    stoch: int = bounded(32, lo=1)
     """``dyn_stoch``: number of categorical latent variables."""
-    classes: int = 32
+    classes: int = bounded(32, lo=1)
     """``dyn_discrete``: classes per latent variable."""
-    units: int = 512
+    units: int = bounded(512, lo=1)
     """Width of the reward/continue heads, actor and critic MLPs."""
-    layers: int = 2
+    layers: int = bounded(2, lo=0, note="0: linear heads")
     """Hidden layers of the reward/continue heads, actor and critic MLPs."""
-    enc_units: int = 0
+    enc_units: int = bounded(0, lo=0, note="0: as the heads")
     """Width of the encoder and vector-decoder MLPs; 0: the heads' ``units`` (the authors' ``mlp_units``
     is 512: ``paper`` sets it)."""
-    enc_layers: int = 0
+    enc_layers: int = bounded(0, lo=0, note="0: as the heads")
     """Hidden layers of the encoder and vector-decoder MLPs; 0: the heads' ``layers`` (the authors'
     ``mlp_layers``: 4 on PointRobot, PointRobotWind, EscapeRoom and Rooms; ``paper`` sets it)."""
-    norm_eps: float = 1e-5
+    norm_eps: float = bounded(1e-5, gt=0)
     """Epsilon of every LayerNorm (PyTorch's default; the authors' networks use 1e-3: ``paper``)."""
-    weight_init: str = "torch"
+    weight_init: str = bounded("torch", choices=("dreamerv3", "torch"))
     """'torch' (PyTorch's defaults, zero reward and critic outputs) or 'dreamerv3' (the authors':
     truncated-normal fan-avg weights, uniform output layers, zero reward and critic outputs; ``paper``)."""
-    cnn_depth: int = 32
+    cnn_depth: int = bounded(32, lo=1)
     """Channels of the first CNN layer (image observations)."""
-    unimix: float = 0.01
+    unimix: float = bounded(0.01, lo=0, hi=1)
     """Uniform mixture in the latent and action categoricals (DreamerV3: 1 %)."""
-    bins: int = 255
+    bins: int = bounded(255, lo=1)
     """Two-hot bins of the reward head and critic."""
     # --- world model loss ---
-    kl_dyn: float = 0.5
+    kl_dyn: float = bounded(0.5, lo=0)
     """Weight of the dynamics KL, KL(sg(posterior) ‖ prior)."""
-    kl_rep: float = 0.1
+    kl_rep: float = bounded(0.1, lo=0)
     """Weight of the representation KL, KL(posterior ‖ sg(prior))."""
-    free_nats: float = 1.0
+    free_nats: float = bounded(1.0, lo=0)
     """Free bits: each KL term is clipped below at this many nats."""
     kl_all_steps: bool = False
     """Full context: True puts the KL terms on every unrolled step of the prefix and the prediction
     losses on the ``seq_len`` sampled indices (the authors' code; ``paper``); False: all terms at the
     sampled indices."""
-    model_lr: float = 1e-4
+    model_lr: float = bounded(1e-4, gt=0)
     """Adam learning rate of the world model."""
-    model_grad_clip: float = 1000.0
+    model_grad_clip: float = bounded(1000.0, gt=0)
     """Gradient-norm clip of the world model."""
     # --- actor-critic ---
-    imag_horizon: int = 15
+    imag_horizon: int = bounded(15, lo=1)
     """Imagined steps from each start state (paper Sec. 2.2's N_IMG). The authors' ``imag_horizon: H``
     counts the start state, so it imagines H − 1 steps: their H = 2 is our 1."""
-    gamma: float = 0.997
+    gamma: float = bounded(0.997, lo=0, hi=1)
     """Discount γ."""
-    lam: float = 0.95
+    lam: float = bounded(0.95, lo=0, hi=1)
     """λ of the λ-returns."""
-    entropy: float = 3e-4
+    entropy: float = bounded(3e-4, lo=0)
     """Entropy regulariser of the actor."""
-    actor_lr: float = 3e-5
+    actor_lr: float = bounded(3e-5, gt=0)
     """Adam learning rate of the actor."""
-    critic_lr: float = 3e-5
+    critic_lr: float = bounded(3e-5, gt=0)
     """Adam learning rate of the critic."""
     std_head_detached: bool = False
     """Continuous actions: the policy's std reads the actor's hidden features through a stop-gradient,
     so the entropy bonus trains only the std's output weights and cannot drift the mean through the
-    shared layers (mamba-edu's change, see docs/benchmarks.md §PointRobot; DreamerV3 and the paper
+    shared layers (mamba-edu's change, see docs/notes/pointrobot_entropy_drift.md; DreamerV3 and the paper
     share the layers: False)."""
-    ac_grad_clip: float = 100.0
+    ac_grad_clip: float = bounded(100.0, gt=0)
     """Gradient-norm clip of actor and critic."""
-    slow_critic_fraction: float = 0.02
+    slow_critic_fraction: float = bounded(0.02, lo=0, hi=1)
     """EMA fraction of the slow critic per update."""
-    slow_critic_reg: float = 1.0
+    slow_critic_reg: float = bounded(1.0, lo=0)
     """Weight of the critic's regulariser towards the slow critic's prediction."""
-    retnorm_decay: float = 0.99
+    retnorm_decay: float = bounded(0.99, lo=0, hi=1)
     """EMA decay of the 5th–95th return percentile range used to normalise advantages."""
     retnorm_from_zero: bool = False
     """True: the percentile EMAs start at 0 (the authors' code; ``paper``); False: at the first
     batch's percentiles."""
-    actor_grad: str = "auto"
+    actor_grad: str = bounded("auto", choices=("auto", "reinforce", "dynamics"))
     """'reinforce', 'dynamics' (backprop through the model), or 'auto' (reinforce for discrete
     actions, dynamics for continuous, as DreamerV3)."""
     # --- data ---
-    batch_size: int = 16
+    batch_size: int = bounded(16, lo=1)
     """Sequences per update."""
-    seq_len: int = 64
+    seq_len: int = bounded(64, lo=1)
     """L: Dreamer's window length, and MAMBA's number of sampled loss indices per sequence."""
-    train_ratio: float = 16.0
+    train_ratio: float = bounded(16.0, gt=0)
     """DreamerV3's train ratio: replayed steps per real env step, so updates per env step =
     train_ratio / (batch_size·seq_len). Used only while ``updates_per_step`` is 0."""
-    updates_per_step: float = 0.0
+    updates_per_step: float = bounded(0.0, lo=0, note="0: use train_ratio")
     """Updates per real env step, stated directly (the authors' schedule: their ``train_ratio`` ×
     steps collected / K after each collection, e.g. PointRobot 0.01 · 3000 / 3 = 10 updates per
     3000 steps = 1/300). 0: use ``train_ratio``."""
     update_after_collection: bool = False
     """Run the updates that fell due after each collected batch of ``num_envs`` meta-episodes (the
     authors' loop) rather than interleaved with the env steps as they fall due."""
-    replay_capacity: int = 1_000_000
+    replay_capacity: int = bounded(1_000_000, lo=0)
     """Replay capacity in env steps (whole meta-episodes are evicted first-in first-out)."""
-    prefill: int = 2500
+    prefill: int = bounded(2500, lo=0)
     """Env steps collected with a random policy before training starts."""
-    num_envs: int = 4
-    """Meta-episodes collected in parallel (lock-step batched env)."""
-    # --- MAMBA's changes (paper Sec. 3.3), each one flag ---
-    reward_in_obs: bool = False
-    """(a) Append the previous reward to the observation."""
-    time_in_obs: bool = False
-    """(a) Append t/(K·T) to the observation."""
+    # --- MAMBA's changes (paper Sec. 3.3), each one flag; (a), the reward and time in the observation,
+    # are the run-level ``reward_in_obs`` and ``time_in_obs`` ---
     full_context: bool = False
     """(b) Encode whole meta-episodes from step 0; losses on ``seq_len`` sampled indices."""
-    imag_starts: int = 512
+    imag_starts: int = bounded(512, lo=1)
     """(b) Posterior states per sequence that imagination starts from (full-context only)."""
-    wm_horizon_initial: int = 50
+    wm_horizon_initial: int = bounded(50, lo=1)
     """(c) Initial world-model prefix length of the horizon schedule."""
-    wm_horizon_steps: int = 0
+    wm_horizon_steps: int = bounded(0, lo=0, note="0: no schedule")
     """(c) N_WM: env steps over which the prefix grows linearly to K·T (0 = no schedule)."""
-    # --- cheaper full context (issue #10; only with full_context) ---
-    context: str = "full"
+    # --- cheaper full context: each keeps the information from the meta-episode's start at a fraction
+    # of full context's cost (paper Sec. 3.3 (b) backpropagates through the whole prefix; only with
+    # full_context) ---
+    context: str = bounded("full", choices=("full", "nograd-prefix", "stored-state"))
     """How training sequences get the meta-episode's past (see :mod:`mamba_edu.agents.dreamer.context`):
     'full' (MAMBA: backpropagate through the whole prefix), 'nograd-prefix' (no-autograd pass up to a
     random window of ``seq_len`` steps, gradients inside it), 'stored-state' (R2D2-style burn-in from
     posterior states stored in the replay)."""
-    burn_in: int = 16
+    burn_in: int = bounded(16, lo=0)
     """stored-state: no-gradient steps before each window (a multiple of ``state_stride``)."""
-    state_stride: int = 16
+    state_stride: int = bounded(16, lo=1)
     """stored-state: a posterior state is stored for every ``state_stride``-th step of a meta-episode."""
-    state_refresh_every: int = 16
+    state_refresh_every: int = bounded(16, lo=0, note="0: only at insertion and from training windows")
     """stored-state: every this many updates, recompute the stored states of ``batch_size`` meta-episodes
     (round-robin; 0 = only at insertion and from training windows)."""
-    stale_check_every: int = 100
+    stale_check_every: int = bounded(100, lo=0, note="0: never")
     """stored-state: every this many updates, measure the stored state's gap to a fresh full pass (0 = never)."""
-    # --- run ---
-    steps: int = 1_000_000
-    """Real env steps to train for (counted once each)."""
-    eval_every: int = 10_000
-    """Env steps between evaluations."""
-    eval_tasks: int = 100
-    """Held-out tasks per evaluation (the final test uses ``final_tasks``)."""
-    final_tasks: int = 1000
-    """Held-out tasks of the final test written to final.json."""
-    eval_greedy: bool = True
-    """Act with the mode of the policy during evaluation and the final test (the authors' protocol);
-    False: sample actions. Training always samples."""
-    checkpoint_every_s: float = 300.0
-    """Seconds between checkpoints (always also at evaluations and the end)."""
-    precision: str = "fp32"
+    # --- arithmetic ---
+    precision: str = bounded("fp32", choices=("fp32", "bf16", "fp16"))
     """Arithmetic of the update's forward passes: 'fp32', or 'bf16' / 'fp16' autocast (matrix products in
     half precision; weights, optimiser and losses' reductions in float32). bf16 needs a CPU with
     AVX512-BF16/AMX or a GPU to be faster; fp16 is for GPUs. Not the authors' (they train in fp32)."""
-    seed: int = 0
-    """Seed of torch, numpy, the envs and the replay sampler."""
-    device: str = "auto"
-    """'auto' (CUDA, else MPS, else CPU), 'cpu', 'cuda', 'mps'."""
-    threads: int = 0
-    """torch CPU threads; 0 = auto: one thread for models under 2M parameters, every core above
-    (:mod:`mamba_edu.training.threads` says why)."""
 
-    def validate(self) -> "DreamerConfig":
-        """Check every field (its type from the annotation, then its range); ``ValueError`` naming the
-        first field that is wrong and what it must be."""
-        check_types(self)
-        positive = ["deter", "hidden", "stoch", "classes", "units", "bins", "imag_horizon", "batch_size",
-                    "seq_len", "num_envs", "imag_starts", "eval_tasks", "final_tasks", "wm_horizon_initial"]
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ["gamma", "lam", "unimix", "retnorm_decay", "slow_critic_fraction"]:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"config: {name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ["model_lr", "actor_lr", "critic_lr", "train_ratio"]:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"config: {name} must be > 0, got {getattr(self, name)}")
-        for name in ["steps", "prefill", "eval_every", "wm_horizon_steps", "replay_capacity", "updates_per_step",
-                     "seed", "threads"]:
-            if getattr(self, name) < 0:
-                raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
-        if self.actor_grad not in ("auto", "reinforce", "dynamics"):
-            raise ValueError(f"config: actor_grad must be one of auto, reinforce, dynamics; got {self.actor_grad!r}")
-        if self.context not in ("full", "nograd-prefix", "stored-state"):
-            raise ValueError(f"config: context must be one of full, nograd-prefix, stored-state; got {self.context!r}")
+    def check_relations(self) -> None:
+        """The cheaper context strategies need full context; the burn-in is whole stored-state strides."""
         if self.context != "full" and not self.full_context:
             raise ValueError(f"config: context={self.context!r} needs full_context=True (use it with --algo mamba)")
-        for name in ["enc_units", "enc_layers"]:
-            if getattr(self, name) < 0:
-                raise ValueError(f"config: {name} must be >= 0 (0: as the heads), got {getattr(self, name)}")
-        for name in ["burn_in", "state_refresh_every", "stale_check_every"]:
-            if getattr(self, name) < 0:
-                raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
-        if self.state_stride < 1 or self.burn_in % self.state_stride:
-            raise ValueError(f"config: burn_in ({self.burn_in}) must be a multiple of state_stride "
-                             f"({self.state_stride} >= 1)")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"config: precision must be one of fp32, bf16, fp16; got {self.precision!r}")
-        if self.weight_init not in ("dreamerv3", "torch"):
-            raise ValueError(f"config: weight_init must be one of dreamerv3, torch; got {self.weight_init!r}")
-        if not self.norm_eps > 0:
-            raise ValueError(f"config: norm_eps must be > 0, got {self.norm_eps}")
-        if self.device not in ("auto", "cpu", "cuda", "mps"):
-            raise ValueError(f"config: device must be one of auto, cpu, cuda, mps; got {self.device!r}")
-        return self
+        if self.burn_in % self.state_stride:
+            raise ValueError(f"config: burn_in must be a multiple of state_stride ({self.state_stride}: 0, "
+                             f"{self.state_stride}, {2 * self.state_stride}, ...), got {self.burn_in}")
 
 
 #: Algorithm presets. Sources: DreamerV3 (Hafner et al., 2023) defaults; paper Table 2 / App. D.
@@ -289,13 +232,15 @@ EXTRA_PRESETS: dict[str, dict[str, Any]] = {
     "no-schedule": dict(wm_horizon_steps=0),
     # Paper App. G ablation: no reward in the observation.
     "no-reward-obs": dict(reward_in_obs=False),
-    # Issue #10: cheaper full context (each keeps the information from the meta-episode's start).
+    # Cheaper full context, mamba-edu's (paper Sec. 3.3 (b) backpropagates through the whole prefix): each
+    # keeps the information from the meta-episode's start (see the ``context`` field).
     "nograd-prefix": dict(context="nograd-prefix"),
     "stored-state": dict(context="stored-state"),
-    # Ours (issue #3): imagine 8 steps from 16 start states per sequence — as many imagined states as
-    # `cpu`'s 2 × 64, at the same update cost — so the critic's targets reach 8 steps ahead.
+    # Ours, not the paper's (the authors imagine 1 step on PointRobot and Rooms: their horizon 2 counts the
+    # start state, see ``imag_horizon``): imagine 8 steps from 16 start states per sequence — as many imagined
+    # states as `cpu`'s 2 × 64, at the same update cost — so the critic's targets reach 8 steps ahead.
     # PointRobot, 2 seeds: ~2× the return of horizon 2 at equal env steps; Rooms-1: no difference
-    # (docs/benchmarks.md). Stack it after `cpu`; MAMBA only (a Dreamer window imagines from all its states).
+    # (docs/notes/imagination_horizon.md). Stack it after `cpu`; MAMBA only (a Dreamer window imagines from all its states).
     "long-imagination": dict(imag_horizon=8, imag_starts=16),
     # The authors' schedule and evaluation protocol; the env's part comes from PAPER_ENV.
     "paper": PAPER_COMMON,

@@ -22,204 +22,159 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mamba_edu.agents.config_fields import check_types
-from mamba_edu.agents.presets import apply_fields, with_quick
+from mamba_edu.agents.presets import apply_fields
+from mamba_edu.agents.run_config import RunConfig, bounded, override, unbounded
+from mamba_edu.quick import with_quick
 
 
 @dataclass
-class PPOConfig:
-    """Every knob of PPO, VariBAD (global/local), HyperX and RL², and of their training runs."""
+class PPOConfig(RunConfig):
+    """Every knob of PPO, VariBAD (global/local), HyperX and RL², and of their training runs (the run-level
+    fields, ``steps``, ``seed``, ``num_envs``, ``reward_in_obs``, ..., are
+    :class:`~mamba_edu.agents.run_config.RunConfig`'s; the ones whose default differs are redeclared below)."""
 
-    method: str = "varibad"
+    method: str = bounded("varibad", choices=("varibad", "rl2"))
     """'varibad' (belief encoder + decoder + PPO policy on state and belief; HyperX adds bonuses) or
     'rl2' (a GRU policy over observation, previous action and previous reward)."""
     # --- PPO (paper Sec. 3.1: VariBAD trains its policy with PPO, Schulman et al., 2017) ---
-    num_envs: int = 16
-    """Meta-episodes collected in parallel per PPO iteration (the original ``num_processes``)."""
-    lr: float = 7e-4
+    lr: float = bounded(7e-4, gt=0)
     """Adam learning rate of the policy (``lr_policy``)."""
-    adam_eps: float = 1e-8
+    adam_eps: float = bounded(1e-8, gt=0)
     """Adam epsilon of the policy optimiser (``policy_eps``)."""
-    epochs: int = 2
+    epochs: int = bounded(2, lo=1)
     """PPO epochs over each batch (``ppo_num_epochs``)."""
-    minibatches: int = 4
+    minibatches: int = bounded(4, lo=1)
     """Minibatches per epoch (``ppo_num_minibatch``); for RL² they split the environments."""
-    clip: float = 0.05
+    clip: float = bounded(0.05, gt=0)
     """PPO ratio clip ε, also the value-clip range (the original reuses it for both)."""
     value_clip: bool = True
     """Clip the value prediction to ±``clip`` around the rollout's prediction (``ppo_use_clipped_value_loss``)."""
     huber: bool = True
     """Huber (smooth-L1) instead of squared value loss (``ppo_use_huberloss``)."""
-    value_coef: float = 0.5
+    value_coef: float = bounded(0.5, lo=0)
     """Weight of the value loss."""
-    entropy: float = 0.01
+    entropy: float = bounded(0.01, lo=0)
     """Entropy bonus coefficient (``policy_entropy_coef``)."""
-    gamma: float = 0.95
+    gamma: float = bounded(0.95, lo=0, hi=1)
     """Discount γ."""
-    lam: float = 0.95
+    lam: float = bounded(0.95, lo=0, hi=1)
     """GAE λ (``policy_tau``)."""
-    max_grad_norm: float = 0.5
+    max_grad_norm: float = bounded(0.5, gt=0)
     """Gradient-norm clip of the policy update."""
     norm_advantages: bool = True
     """Normalise advantages over the batch."""
     norm_rewards: bool = True
     """Divide rewards by the running std of the discounted return (baselines' VecNormalize)."""
-    reward_clip: float = 10.0
+    reward_clip: float = bounded(10.0, lo=0, note="0: no clip")
     """Clip of the normalised rewards (``norm_rew_clip_param``; 0 = no clip)."""
     norm_policy_inputs: bool = True
     """Normalise the policy's state and belief inputs with running mean/std (VariBAD)."""
-    policy_layers: tuple[int, ...] = (32,)
+    policy_layers: tuple[int, ...] = bounded((32,), lo=1, nonempty=True)
     """Hidden layers of the actor and of the critic (separate networks, tanh)."""
-    policy_state_embed: int = 16
+    policy_state_embed: int = bounded(16, lo=0, note="0: raw")
     """VariBAD policy: the state goes through Linear+tanh of this width first (0 = raw)."""
-    policy_latent_embed: int = 16
+    policy_latent_embed: int = bounded(16, lo=0, note="0: raw")
     """VariBAD policy: the belief (mean, log-variance) goes through Linear+tanh of this width first (0 = raw)."""
-    policy_init_std: float = 1.0
+    policy_init_std: float = bounded(1.0, gt=0)
     """Initial std of the Gaussian policy (continuous actions)."""
     # --- belief encoder (VariBAD's VAE encoder; RL²'s recurrent core uses the same sizes) ---
-    latent_dim: int = 5
+    latent_dim: int = bounded(5, lo=1)
     """VariBAD: size of the Gaussian belief (mean and log-variance each). RL²: width of the ReLU
     layer after the GRU."""
-    gru_hidden: int = 64
+    gru_hidden: int = bounded(64, lo=1)
     """GRU hidden size."""
-    action_embed: int = 0
+    action_embed: int = bounded(0, lo=0, note="0: the action is not an input")
     """Embedding (Linear+ReLU) width of the action input (0 = the action is not an input)."""
-    state_embed: int = 8
+    state_embed: int = bounded(8, lo=0, note="0: the state is not an input")
     """Embedding width of the state input (also used by the state-conditioned decoders)."""
-    reward_embed: int = 8
+    reward_embed: int = bounded(8, lo=0, note="0: the reward is not an input")
     """Embedding width of the reward input."""
     # --- decoder and ELBO (VariBAD, Zintgraf et al., 2019; paper Sec. 3.1–3.2) ---
-    reward_decoder: str = "bernoulli-cells"
+    reward_decoder: str = bounded("bernoulli-cells", choices=("bernoulli-cells", "deterministic", "bernoulli"))
     """'bernoulli-cells' (one logit per grid cell, p(r = 1 | cell, z); Rooms), 'deterministic'
     (MSE on r from (z, s')), 'bernoulli' (p(r = 1 | z, s'))."""
-    reward_decoder_layers: tuple[int, ...] = (32, 32)
+    reward_decoder_layers: tuple[int, ...] = bounded((32, 32), lo=1)
     """Hidden layers of the reward decoder (ReLU)."""
     decoder_input_action: bool = False
     """Feed the action to the state-conditioned reward decoder (needed on the MetaBandit)."""
     decode_state: bool = False
     """Also decode s_{t+1} from (z, s_t, a_t) (optional state decoder, MSE)."""
-    state_decoder_layers: tuple[int, ...] = (32, 32)
+    state_decoder_layers: tuple[int, ...] = bounded((32, 32), lo=1)
     """Hidden layers of the state decoder."""
-    reward_loss_coef: float = 1.0
+    reward_loss_coef: float = bounded(1.0, lo=0)
     """Weight of the reward reconstruction term."""
-    state_loss_coef: float = 1.0
+    state_loss_coef: float = bounded(1.0, lo=0)
     """Weight of the state reconstruction term."""
-    kl_weight: float = 0.01
+    kl_weight: float = bounded(0.01, lo=0)
     """Weight of KL(q(z|τ_{:t}) ‖ q(z|τ_{:t−1})) (the first belief against N(0, I))."""
-    kl_batch_reduction: str = "sum"
+    kl_batch_reduction: str = bounded("sum", choices=("sum", "mean"))
     """How the KL is reduced over the trajectories of a VAE batch: 'sum' (the original code, so the
     KL weighs batch-size times more than the per-trajectory-averaged reconstruction) or 'mean'."""
-    reconstruction: str = "global"
+    reconstruction: str = bounded("global", choices=("global", "local"))
     """'global' (VariBAD: every belief b_t decodes the whole meta-episode) or 'local' (paper
     Sec. 3.2 / App. E: b_t decodes only ``local_window`` transitions around t)."""
-    local_window: int = 10
+    local_window: int = bounded(10, lo=1)
     """Transitions decoded by each belief under local reconstruction."""
-    subsample_elbos: int = 0
+    subsample_elbos: int = bounded(0, lo=0, note="0: all")
     """Belief indices t per trajectory whose ELBO_t enters a VAE update (0 = all H+1)."""
-    subsample_decodes: int = 0
+    subsample_decodes: int = bounded(0, lo=0, note="0: all")
     """Transitions decoded per ELBO term (0 = all in its window / the whole meta-episode)."""
-    vae_lr: float = 1e-3
+    vae_lr: float = bounded(1e-3, gt=0)
     """Adam learning rate of encoder and decoders."""
-    vae_updates: int = 3
+    vae_updates: int = bounded(3, lo=0)
     """VAE gradient steps per PPO iteration (``num_vae_updates``)."""
-    vae_batch_size: int = 25
+    vae_batch_size: int = bounded(25, lo=1)
     """Meta-episodes per VAE update (``vae_batch_num_trajs``)."""
-    vae_buffer_size: int = 10_000
+    vae_buffer_size: int = bounded(10_000, lo=1)
     """Meta-episodes kept for VAE training (first-in first-out)."""
-    precollect: int = 5_000
+    precollect: int = bounded(5_000, lo=0)
     """Env steps collected before the first update (fills the VAE buffer; ``precollect_len``)."""
     # --- HyperX exploration bonuses (Zintgraf et al., 2021) ---
-    bonus_hyperstate: float = 0.0
+    bonus_hyperstate: float = bounded(0.0, lo=0, note="0: off")
     """Weight of the RND novelty bonus on the hyper-state (s_{t+1}, b_{t+1}) (0 = off)."""
-    bonus_vae_error: float = 0.0
+    bonus_vae_error: float = bounded(0.0, lo=0, note="0: off")
     """Weight of the bonus = reward reconstruction error of r_t from b_{t+1} (0 = off)."""
     bonus_anneal: bool = True
     """Multiply the bonuses by 1 − env_steps/steps (linear annealing to zero)."""
-    bonus_clip: float = 10.0
+    bonus_clip: float = bounded(10.0, lo=0, note="0: no clip")
     """Clip of each normalised bonus (0 = no clip)."""
-    rnd_lr: float = 1e-4
+    rnd_lr: float = bounded(1e-4, gt=0)
     """Adam learning rate of the RND predictor."""
-    rnd_batch_size: int = 128
+    rnd_batch_size: int = bounded(128, lo=1)
     """Hyper-states per RND update (√n time indices from each of √n stored meta-episodes)."""
-    rnd_output: int = 128
+    rnd_output: int = bounded(128, lo=1)
     """Output width of the RND prior and predictor networks."""
-    rnd_layers: tuple[int, ...] = (256, 256)
+    rnd_layers: tuple[int, ...] = bounded((256, 256), lo=1)
     """Hidden layers of the RND prior and predictor networks."""
-    rnd_weight_scale: float = 10.0
+    rnd_weight_scale: float = unbounded(10.0, "a factor on fixed random weights: any scale, either sign, "
+                                              "gives a random prior network")
     """Factor on the (fixed, random) prior network's initial weights."""
-    # --- MAMBA's observation features (the baselines need the previous reward in the observation) ---
-    reward_in_obs: bool = True
+    # --- run-level fields whose default is the baselines' own (see RunConfig for the others) ---
+    num_envs: int = override(RunConfig, "num_envs", 16)
+    """Meta-episodes collected in parallel per PPO iteration (the original ``num_processes``)."""
+    reward_in_obs: bool = override(RunConfig, "reward_in_obs", True, choices=(True,),
+                                   note="varibad/hyperx/rl2 read the previous reward from the observation, "
+                                        "also during evaluation")
     """The previous reward is read from the observation (must stay True: the policy acts from
     observations only, also in evaluation); it is not shown to VariBAD's policy."""
-    time_in_obs: bool = False
-    """Append t/(K·T) to the observation and show it to the policy (not in the original baselines)."""
-    # --- run ---
-    steps: int = 10_000_000
+    steps: int = override(RunConfig, "steps", 10_000_000)
     """Real env steps to train for."""
-    eval_every: int = 100_000
+    eval_every: int = override(RunConfig, "eval_every", 100_000)
     """Env steps between evaluations."""
-    eval_tasks: int = 100
-    """Held-out tasks per evaluation (the final test uses ``final_tasks``)."""
-    final_tasks: int = 1000
-    """Held-out tasks of the final test written to final.json."""
     eval_greedy: bool = False
-    """Act with the mode of the policy in evaluation. Default: sample, like every other algorithm of this
-    package (one evaluation protocol); the original code evaluates with the mode (``eval_greedy=true``),
-    which hides the progress of a still-stochastic grid-world policy."""
-    checkpoint_every_s: float = 300.0
-    """Seconds between checkpoints (always also at evaluations and the end)."""
-    seed: int = 0
-    """Seed of torch, numpy, the envs, minibatches and the VAE buffer sampler."""
-    device: str = "cpu"
+    """Act with the mode of the policy in evaluation. The baselines' default: sample; the original code
+    evaluates with the mode (``eval_greedy=true``), which hides the progress of a still-stochastic
+    grid-world policy."""
+    device: str = override(RunConfig, "device", "cpu", choices=("auto", "cpu"),
+                           note="auto = CPU: the PPO baselines run on CPU only")
     """'cpu' or 'auto' (= CPU): the networks are tiny and act one step at a time, so this version
     runs the baselines on CPU only."""
-    threads: int = 0
-    """torch CPU threads; 0 = auto: one thread for models under 2M parameters, every core above
-    (:mod:`mamba_edu.training.threads` says why)."""
 
-    def validate(self) -> "PPOConfig":
-        """Check every field (its type from the annotation, then its range); ``ValueError`` naming the
-        first field that is wrong and what it must be."""
-        check_types(self)       # also: a single width becomes a tuple, a list of widths a tuple
-        for name in ["policy_layers", "reward_decoder_layers", "state_decoder_layers", "rnd_layers"]:
-            value = getattr(self, name)
-            if any(v < 1 for v in value) or (name == "policy_layers" and not value):
-                raise ValueError(f"config: {name} must be a non-empty list of widths >= 1, got {value}")
-        if self.method not in ("varibad", "rl2"):
-            raise ValueError(f"config: method must be one of varibad, rl2; got {self.method!r}")
-        for name in ["num_envs", "epochs", "minibatches", "latent_dim", "gru_hidden", "vae_batch_size",
-                     "vae_buffer_size", "local_window", "eval_tasks", "final_tasks", "rnd_batch_size", "rnd_output"]:
-            if getattr(self, name) < 1:
-                raise ValueError(f"config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ["gamma", "lam"]:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"config: {name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ["lr", "vae_lr", "rnd_lr", "adam_eps", "clip", "max_grad_norm", "policy_init_std"]:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"config: {name} must be > 0, got {getattr(self, name)}")
-        for name in ["steps", "eval_every", "precollect", "vae_updates", "subsample_elbos", "subsample_decodes",
-                     "action_embed", "state_embed", "reward_embed", "policy_state_embed", "policy_latent_embed",
-                     "entropy", "value_coef", "kl_weight", "reward_loss_coef", "state_loss_coef", "reward_clip",
-                     "bonus_hyperstate", "bonus_vae_error", "bonus_clip", "threads", "seed"]:
-            if getattr(self, name) < 0:
-                raise ValueError(f"config: {name} must be >= 0, got {getattr(self, name)}")
+    def check_relations(self) -> None:
+        """The belief encoder needs at least one input."""
         if self.state_embed + self.action_embed + self.reward_embed < 1:
-            raise ValueError("config: the encoder needs at least one input "
-                             "(state_embed, action_embed, reward_embed are all 0)")
-        if self.reward_decoder not in ("bernoulli-cells", "deterministic", "bernoulli"):
-            raise ValueError(f"config: reward_decoder must be one of bernoulli-cells, deterministic, bernoulli; "
-                             f"got {self.reward_decoder!r}")
-        if self.reconstruction not in ("global", "local"):
-            raise ValueError(f"config: reconstruction must be 'global' or 'local', got {self.reconstruction!r}")
-        if self.kl_batch_reduction not in ("sum", "mean"):
-            raise ValueError(f"config: kl_batch_reduction must be 'sum' or 'mean', got {self.kl_batch_reduction!r}")
-        if not self.reward_in_obs:
-            raise ValueError("config: reward_in_obs must stay True for varibad/hyperx/rl2 — the agent reads the "
-                             "previous reward from the observation (also during evaluation)")
-        if self.device not in ("auto", "cpu"):
-            raise ValueError(f"config: device must be 'cpu' or 'auto' for the PPO baselines (CPU only); "
-                             f"got {self.device!r}")
-        return self
+            raise ValueError("config: the encoder needs at least one input: state_embed, action_embed or "
+                             "reward_embed must be >= 1 (all are 0)")
 
 
 #: Algorithm presets (the switch between the four baselines).
@@ -321,7 +276,7 @@ def resolve_config(algo: str, env: str, presets: list[str] | None = None,
     name = short_name(env)
     if name in ("ReacherPixels", "PandaReacher"):
         raise ValueError(f"{algo} does not support image observations ({name}); the paper runs VariBAD/HyperX "
-                         "only on state-based tasks (Sec. 4)")
+                         f"only on state-based tasks (Sec. 4); valid envs: {', '.join(ENV_FAMILY)}")
     family, steps = ENV_FAMILY.get(name, ("point", 10_000_000))
     kind = "rl2" if algo == "rl2" else "varibad"
     cfg = apply_fields(PPOConfig(), ALGO_PRESETS[algo], f"preset {algo}")
@@ -336,4 +291,10 @@ def resolve_config(algo: str, env: str, presets: list[str] | None = None,
     return cfg.validate()
 
 
-__all__ = ["PPOConfig", "ALGO_PRESETS", "FAMILY_PRESETS", "ENV_FAMILY", "EXTRA_PRESETS", "PRESETS", "resolve_config"]
+def config_from_dict(d: dict[str, Any]) -> PPOConfig:
+    """A saved config (``config.json``) as a :class:`PPOConfig` (fields added later keep their default)."""
+    return apply_fields(PPOConfig(), dict(d), "saved config").validate()
+
+
+__all__ = ["PPOConfig", "ALGO_PRESETS", "FAMILY_PRESETS", "ENV_FAMILY", "EXTRA_PRESETS", "PRESETS", "resolve_config",
+           "config_from_dict"]
