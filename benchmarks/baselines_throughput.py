@@ -1,10 +1,11 @@
-"""Environment steps per second of the PPO baselines: VariBAD (global/local), HyperX, RL² (issue #4 item 7).
+"""Environment steps per second of the PPO baselines: VariBAD (global/local), HyperX, RL².
 
 One PPO iteration = B meta-episodes of H steps collected in lock-step (acting: belief update +
 policy for B envs per step, and the batched numpy env), then the update (PPO epochs, VAE
 updates, RND step). For every (algorithm, env) the script runs one warm-up iteration and times
-``--iters`` more through the learner interface the training loop uses (no evaluation, no
-checkpoints), reporting acting and update seconds per iteration and end-to-end env steps/s.
+``--iters`` more with the training loop's own collection
+(:func:`mamba_edu.training.collect.collect_batch`; no evaluation, no checkpoints), reporting acting
+and update seconds per iteration and end-to-end env steps/s.
 Each configuration is the algorithm's preset for that env (the authors' hyperparameters).
 
 Usage:  python benchmarks/baselines_throughput.py --threads 1
@@ -16,9 +17,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 
+from mamba_edu.training.collect import collect_batch
 from mamba_edu.training.loop import build
 
 
@@ -27,25 +28,13 @@ def time_iterations(algo: str, env_name: str, iters: int, threads: int, presets:
     act_s = upd_s = 0.0
     steps = 0
     for it in range(iters + 1):
-        obs, _ = env.reset(seed=it)
         t0 = time.perf_counter()
-        learner.begin(obs, env.num_envs)
-        done = np.zeros(env.num_envs, dtype=bool)
-        u = 0.0
-        while not done.all():
-            a = learner.act(obs, steps)
-            obs, r, term, trunc, _ = env.step(a)
-            learner.observe(a, r, obs, term)
-            steps += env.num_envs
-            done = np.asarray(term) | np.asarray(trunc)
-            tu = time.perf_counter()
-            learner.update(steps)
-            u += time.perf_counter() - tu
-        learner.end()
+        batch = collect_batch(learner, env, steps, seed=it)
         total = time.perf_counter() - t0
+        steps = batch.env_steps
         if it > 0:  # the first iteration is a warm-up
-            act_s += total - u
-            upd_s += u
+            act_s += total - batch.update_s
+            upd_s += batch.update_s
     env.close()
     n = env.num_envs * env.H
     return {"B": env.num_envs, "H": env.H, "act": act_s / iters, "update": upd_s / iters,

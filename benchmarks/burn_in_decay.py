@@ -58,7 +58,8 @@ def main() -> None:
     torch.manual_seed(args.seed)
     slots = rng.choice(len(replay), size=min(args.episodes, len(replay)), replace=False)
     K = max(args.steps)
-    stride, T_len = replay.stride, replay.length
+    store = agent.context.store(replay)
+    stride, T_len = store.stride, replay.length
     from mamba_edu.envs import make_batched
 
     env = make_batched(saved["env"], 1)
@@ -93,11 +94,11 @@ def main() -> None:
         rows = {}
         for c in range(stride, T_len - K - 1, stride):
             j = c // stride
-            version = replay.states["version"][slots, j]
+            version = store.version[slots, j]
             ok = version >= 0
             if not ok.any():
                 continue
-            stored = stored_state(replay.states["deter"][slots, j], replay.states["stoch"][slots, j], cfg.classes)
+            stored = stored_state(store.deter[slots, j], store.stoch[slots, j], cfg.classes)
             # maps only for meta-episodes whose stored state at c was written (as the h gaps below)
             map_rows = np.flatnonzero(ok)[:args.maps] if layout else []
             rel_s, maps_s = gaps(stored, c, map_rows)

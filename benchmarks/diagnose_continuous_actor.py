@@ -36,7 +36,6 @@ import argparse
 import csv
 import time
 
-import numpy as np
 import torch
 
 
@@ -193,6 +192,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from mamba_edu.rollout import evaluate
+    from mamba_edu.training.collect import collect_batch, training_seeds
     from mamba_edu.training.loop import EVAL_SEED, build
 
     overrides = {"threads": 1, "seed": args.seed, "steps": args.steps, **parse_set(args.set)}
@@ -232,33 +232,28 @@ def main() -> None:
         res = evaluate(learner.eval_policy(), args.env, n_tasks=args.eval_tasks, seed=EVAL_SEED,
                        batch_size=min(args.eval_tasks, 100), **env_kw)
         torch.set_rng_state(rng)
-        emit({"kind": "eval", "env_steps": steps, "updates": agent.updates, "eval_return": res["return_mean"]})
+        emit({"kind": "eval", "env_steps": steps, "updates": learner.updates, "eval_return": res["return_mean"]})
 
-    steps, batches, next_eval, last_probe = 0, 0, 0, -1
+    last_probe = -1
     t0 = time.time()
+
+    def probe_after_update(env_steps: int, m: dict | None) -> None:
+        nonlocal last_probe
+        if m is not None and learner.updates // args.probe_every != last_probe and "start" in captured:
+            last_probe = learner.updates // args.probe_every
+            row = {"kind": "probe", "env_steps": env_steps, "updates": learner.updates,
+                   "entropy": m.get("ac/entropy", float("nan")), "imag_reward": m.get("ac/imag_reward", float("nan")),
+                   "wall_s": round(time.time() - t0, 1)}
+            row.update(probe(agent, captured["start"]))
+            emit(row)
+
+    steps, batches, next_eval = 0, 0, 0
     while steps < cfg.steps:
         if steps >= next_eval:
             run_eval(steps)
             next_eval += args.eval_every
-        seeds = [cfg.seed * 1_000_000_007 % 2**31 + batches * env.num_envs + i for i in range(env.num_envs)]
-        obs, _ = env.reset(seed=seeds)
-        learner.begin(obs, env.num_envs)
-        done = np.zeros(env.num_envs, dtype=bool)
-        while not done.all():
-            actions = learner.act(obs, steps)
-            obs, reward, term, trunc, info = env.step(actions)
-            learner.observe(actions, reward, obs, term)
-            steps += env.num_envs
-            done = np.asarray(term) | np.asarray(trunc)
-            m = learner.update(steps)
-            if m is not None and agent.updates // args.probe_every != last_probe and "start" in captured:
-                last_probe = agent.updates // args.probe_every
-                row = {"kind": "probe", "env_steps": steps, "updates": agent.updates,
-                       "entropy": m.get("ac/entropy", float("nan")), "imag_reward": m.get("ac/imag_reward", float("nan")),
-                       "wall_s": round(time.time() - t0, 1)}
-                row.update(probe(agent, captured["start"]))
-                emit(row)
-        learner.end()
+        steps = collect_batch(learner, env, steps, seed=training_seeds(cfg.seed, batches, env.num_envs),
+                              after_update=probe_after_update).env_steps
         batches += 1
     run_eval(steps)
     if fh is not None:

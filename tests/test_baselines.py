@@ -1,4 +1,4 @@
-"""PPO baselines (issue #4): VariBAD (global/local), HyperX, RL² — components, learning, CLI, resume."""
+"""PPO baselines (paper Sec. 4, App. H): VariBAD (global/local), HyperX, RL² — components, learning, CLI, resume."""
 import csv
 import json
 import math
@@ -12,6 +12,7 @@ from mamba_edu.agents.ppo.hyperx import HyperXBonus, RNDBonus
 from mamba_edu.agents.ppo.ppo import ReturnNormaliser, RunningMeanStd, gae, ppo_loss
 from mamba_edu.agents.ppo.varibad import RewardDecoder, VariBADVAE, decode_plan, kl_to_previous, local_window
 from mamba_edu.cli import main as cli_main
+from mamba_edu.training.collect import collect_batch
 from mamba_edu.training.loop import build, load_learner, train
 
 # chance (a memoryless policy) 10, Bayes-optimal 19.5 on the two-armed MetaBandit (H = 20)
@@ -161,14 +162,8 @@ def test_decode_plan_masks_boundaries_and_subsamples():
 
 def test_learner_marks_sub_episode_boundaries_not_decodable():
     cfg, learner, env = build("varibad-local", "MetaBandit", [], {**SMALL, "precollect": 10_000})
-    obs, _ = env.reset(seed=0)
-    learner.begin(obs, env.num_envs)
-    for step in range(env.H):
-        a = learner.act(obs, 0)
-        obs, r, term, trunc, _ = env.step(a)
-        learner.observe(a, r, obs, term)
-        assert learner.update((step + 1) * env.num_envs) is None  # still pre-collecting
-    learner.end()
+    batch = collect_batch(learner, env, seed=0)
+    assert batch.steps == env.H and batch.metrics is None   # every update returned None: still pre-collecting
     assert len(learner.buffer) == env.num_envs
     dec = learner.buffer.data["decodable"][0]
     assert np.flatnonzero(~dec).tolist() == [4, 9, 14]  # T = 5, the last transition is a real one
@@ -176,36 +171,43 @@ def test_learner_marks_sub_episode_boundaries_not_decodable():
     assert set(np.unique(learner.buffer.data["rewards"][: env.num_envs])) <= {0.0, 1.0}
 
 
+class _EndsEarly:
+    """A batched env whose meta-episodes ``which`` terminate from lock-step step ``at`` on and stay ended
+    (what a fall does in a VectorMetaEnv family); the others run to H."""
+
+    def __init__(self, env, at, which):
+        self.env, self.at, self.which = env, at, which
+        self.num_envs = env.num_envs
+
+    def reset(self, **kwargs):
+        self.t = 0
+        return self.env.reset(**kwargs)
+
+    def step(self, actions):
+        obs, reward, _, truncated, info = self.env.step(actions)
+        terminated = np.zeros(self.num_envs, bool)
+        terminated[self.which] = self.t >= self.at
+        self.t += 1
+        return obs, reward, terminated, truncated, info
+
+
 @pytest.mark.parametrize("algo", ["varibad", "rl2"])
 def test_steps_after_an_early_end_carry_no_loss(algo):
     """VectorMetaEnv families (e.g. a Humanoid fall) end some meta-episodes early; the loop keeps stepping
     the others. Those steps are masked out of PPO and the ELBO; a batch that ends before H trains in end()."""
     cfg, learner, env = build(algo, "MetaBandit", [], {**SMALL, "precollect": 0})
-    obs, _ = env.reset(seed=0)
-    learner.begin(obs, env.num_envs)
-    metrics = None
-    for step in range(env.H):
-        a = learner.act(obs, 0)
-        obs, r, _, _, _ = env.step(a)
-        term = np.zeros(env.num_envs, bool)
-        term[0] = step >= 9                      # env 0 "terminates" at step 9 and stays ended
-        learner.observe(a, r, obs, term)
-        metrics = learner.update((step + 1) * env.num_envs) or metrics
-    learner.end()
-    assert metrics is not None and all(np.isfinite(v) for v in metrics.values())
+    batch = collect_batch(learner, _EndsEarly(env, at=9, which=[0]), seed=0)   # env 0 ends at step 9
+    assert batch.steps == env.H
+    assert batch.metrics is not None and all(np.isfinite(v) for v in batch.metrics.values())
     if algo == "varibad":
         assert learner.buffer.data["valid"][0].tolist() == [True] * 10 + [False] * 10
         assert not learner.buffer.data["decodable"][0, 10:].any()
     # a batch where every meta-episode ended after 12 steps: trained in end(), metrics at the next update
-    obs, _ = env.reset(seed=1)
-    learner.begin(obs, env.num_envs)
-    for step in range(12):
-        a = learner.act(obs, 0)
-        obs, r, _, _, _ = env.step(a)
-        learner.observe(a, r, obs, np.full(env.num_envs, step == 11))
-        assert learner.update(10_000) is None
-    learner.end()
-    assert learner.update(10_000) is not None and learner.iterations == 2
+    reported = []
+    batch = collect_batch(learner, _EndsEarly(env, at=11, which=slice(None)), 10_000, seed=1,
+                          after_update=lambda env_steps, metrics: reported.append(metrics))
+    assert batch.steps == 12 and reported[:12] == [None] * 12
+    assert reported[12] is not None and learner.iterations == 2
 
 
 # ----- RND / HyperX -------------------------------------------------------------------------------

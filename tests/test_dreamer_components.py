@@ -1,4 +1,4 @@
-"""Unit tests of the Dreamer/MAMBA building blocks (issue #3, item 7)."""
+"""Unit tests of the Dreamer/MAMBA building blocks."""
 import numpy as np
 import pytest
 import torch
@@ -16,6 +16,7 @@ from mamba_edu.agents.dreamer.distributions import (
 )
 from mamba_edu.agents.dreamer.replay import Replay, wm_horizon
 from mamba_edu.agents.dreamer.rssm import RSSM, kl_balance, kl_categorical
+from mamba_edu.agents.dreamer.time_major import gather_time
 
 
 def test_symlog_symexp_round_trip():
@@ -161,6 +162,42 @@ def test_window_sampler_contiguous():
     assert steps.min() >= 0 and steps.max() <= 30
     assert (seqs["obs"][:, :, 1] == seqs["obs"][:, :1, 1]).all()  # one episode per window
     assert steps[:, 0].max() > 0  # windows do not all start at 0
+
+
+def test_samplers_given_picked_slots_draw_as_without():
+    """The public way to know which meta-episodes a batch holds: draw them with ``pick`` and pass them in;
+    the sampler then makes exactly the draws it makes on its own."""
+    samplers = {"sample_windows": (6, 8), "sample_full_context": (6, 5, 20), "sample_prefix_windows": (6, 8, 20),
+                "sample_burn_in_windows": (6, 8, 4, 4, 20)}
+    for name, args in samplers.items():
+        a, b = _replay(), _replay()
+        out_a = getattr(a, name)(*args)
+        slots = b.pick(args[0])
+        out_b = getattr(b, name)(*args, slots=slots)
+        if isinstance(out_a, tuple):
+            seqs_a, seqs_b = out_a[0], out_b[0]
+        else:
+            seqs_a, seqs_b = out_a.get("seqs", out_a), out_b.get("seqs", out_b)
+        assert all(np.array_equal(seqs_a[k], seqs_b[k]) for k in seqs_a), name
+        if isinstance(out_a, tuple):
+            assert np.array_equal(out_a[1], out_b[1]), name
+        assert np.array_equal(seqs_b["obs"][:, 0, 1], slots), name         # obs[..., 1] is the episode index
+        assert a.rng.bit_generator.state == b.rng.bit_generator.state, name
+    with pytest.raises(RuntimeError, match="replay is empty"):
+        Replay(100, 10, {"obs": ((3,), np.float32)}, 2).pick(4)
+
+
+def test_gather_time_takes_a_step_per_column():
+    x = torch.arange(12.0).view(4, 3)                     # x[t, b] = 3t + b
+    idx = torch.tensor([[0, 3, 1], [2, 2, 0]])
+    assert torch.equal(gather_time(x, idx), 3 * idx.float() + torch.arange(3.0))
+    state = {"deter": torch.randn(5, 2, 4), "stoch": torch.randn(5, 2, 3, 6, requires_grad=True)}
+    idx = torch.tensor([[4, 0], [4, 1]])
+    out = gather_time(state, idx)
+    assert out["deter"].shape == (2, 2, 4) and torch.equal(out["deter"][1, 1], state["deter"][1, 1])
+    out["stoch"].sum().backward()                         # repeated indices add their gradients
+    g = state["stoch"].grad
+    assert g[4, 0].eq(2).all() and g[0, 1].eq(1).all() and g[0, 0].eq(0).all() and g[4, 1].eq(0).all()
 
 
 def test_replay_fifo_and_state_round_trip():

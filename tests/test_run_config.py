@@ -257,7 +257,7 @@ def test_only_the_registry_picks_a_config_class_outside_the_agents():
 
 #: modules that still touch the variable themselves, and what they should call instead; empty once
 #: the training loop's rewrite uses mamba_edu.quick.without_quick_mode
-PENDING = {"training/loop.py": "_without_env_quick: use mamba_edu.quick.without_quick_mode()"}
+PENDING: dict[str, str] = {}
 
 
 def test_quick_mode_is_read_in_one_place():

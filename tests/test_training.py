@@ -1,6 +1,8 @@
-"""Training loop, learning, resume and checkpoint tests on the MetaBandit (issue #3, item 7)."""
+"""The training loop (mamba_edu.training.loop) on the MetaBandit: learning, resume, checkpoints, the learner
+contract, collect_batch and the counters."""
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,9 +14,15 @@ import numpy as np
 import pytest
 import torch
 
+from mamba_edu.agents import registry
 from mamba_edu.cli import main as cli_main
+from mamba_edu.envs import make_batched
+from mamba_edu.rollout import rollout
 from mamba_edu.training import checkpoint
-from mamba_edu.training.loop import TrainingError, TrainingInterrupted, load_learner, train
+from mamba_edu.training.collect import collect_batch, training_seeds
+from mamba_edu.training.counters import Counters
+from mamba_edu.training.learner import BeliefProbe, Learner
+from mamba_edu.training.loop import TrainingError, TrainingInterrupted, build, load_learner, train
 
 TINY = dict(deter=64, hidden=32, stoch=8, classes=8, units=64, batch_size=16, seq_len=16, train_ratio=64,
             num_envs=8, imag_horizon=5, imag_starts=16, actor_lr=1e-3, critic_lr=1e-3, model_lr=1e-3,
@@ -70,6 +78,8 @@ def test_run_directory_contract(tmp_path):
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
     final = json.loads((run / "final.json").read_text())
     assert final["n_tasks"] == 100 and len(final["sub_episode_returns_mean"]) == 4
+    counters = Counters.from_checkpoint(checkpoint.load(run / "checkpoints" / "latest.pt")["counters"])
+    assert (counters.env_steps, counters.batches, counters.next_eval) == (960, 6, 960 + 480)
     with pytest.raises(TrainingError, match="already holds a run"):
         train("mamba", "MetaBandit", overrides={**TINY, "steps": 160}, out=run, progress=False)
 
@@ -253,3 +263,51 @@ def test_unfinished_horizon_schedule_warns_with_the_prefix_reached(monkeypatch):
         warn_unfinished_schedule(resolve_config("mamba", "Rooms-3", ["cpu"], {"steps": 3_000_000}), 200)
         warn_unfinished_schedule(resolve_config("mamba", "Rooms-3", ["cpu", "no-schedule"], {"steps": 400_000}), 200)
         warn_unfinished_schedule(resolve_config("dreamer-tune", "Rooms-3", ["cpu"], {"steps": 400_000}), 200)
+
+
+# ----- the learner contract, collection and the counters ---------------------------------------------
+
+def _small_overrides(algo):
+    return TINY if algo in registry.DREAMER_ALGOS else {"num_envs": 8, "threads": 1}
+
+
+@pytest.mark.parametrize("algo", registry.AVAILABLE)
+def test_every_registered_learner_satisfies_the_learner_contract(algo):
+    """Every algorithm the registry builds is a Learner: its policies act in a rollout, its update count
+    starts at 0, and acting through actor(greedy) or eval_policy() never changes how training acts."""
+    cfg, learner, env = build(algo, "MetaBandit", [], _small_overrides(algo))
+    env.close()
+    assert isinstance(learner, Learner)
+    assert learner.updates == 0 and isinstance(learner.updates, int)
+    assert isinstance(learner, BeliefProbe) == (algo != "rl2")     # RL² has no decoder to read
+    greedy_before = getattr(getattr(learner, "agent", None), "greedy", None)
+    for policy in (learner.actor(True), learner.actor(False), learner.eval_policy()):
+        env = make_batched("MetaBandit", 2, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
+        ro = rollout(policy, env, seed=0)
+        assert ro.actions.shape[:2] == (20, 2)
+    assert getattr(getattr(learner, "agent", None), "greedy", None) == greedy_before
+
+
+def test_collect_batch_runs_whole_meta_episodes():
+    cfg, learner, env = build("mamba", "MetaBandit", [], {**TINY, "prefill": 10_000})
+    counted, reported = [], []
+    batch = collect_batch(learner, env, 160, seed=training_seeds(cfg.seed, 1, env.num_envs),
+                          after_env_step=counted.append, after_update=lambda n, m: reported.append((n, m)))
+    assert batch.steps == env.H == 20
+    assert batch.env_steps == 160 + env.H * env.num_envs
+    assert counted == [160 + env.num_envs * (t + 1) for t in range(env.H)]
+    assert [n for n, _ in reported] == counted + [batch.env_steps]      # every step, then once after end()
+    assert batch.metrics is None and learner.updates == 0                # still pre-filling
+    assert batch.sub_episode_returns.shape == (env.num_envs, env.K)
+    assert batch.train_return == pytest.approx(batch.sub_episode_returns.sum(1).mean())
+    assert len(learner.replay) == env.num_envs                           # the whole meta-episodes are stored
+    assert training_seeds(0, 1, 3) == [3, 4, 5]
+
+
+def test_counters_round_trip_through_a_checkpoint(tmp_path):
+    counters = Counters(env_steps=640, batches=4, wall_s=12.5, next_eval=960, best_return=-math.inf)
+    saved = counters.to_checkpoint()
+    assert list(saved) == ["env_steps", "batches", "wall_s", "next_eval", "best_return"]  # checkpoints have these
+    checkpoint.save({"counters": saved}, tmp_path / "c.pt")
+    assert Counters.from_checkpoint(checkpoint.load(tmp_path / "c.pt")["counters"]) == counters
+    assert Counters.from_checkpoint({"env_steps": 640}) is None and Counters.from_checkpoint(None) is None

@@ -170,6 +170,69 @@ def test_widget_slider_redraws_map_path_and_caption(traces):
         HeatmapExplorer([tr], t=H)
 
 
+def test_widget_frames_are_precomputed_and_a_redraw_renders_nothing(traces, monkeypatch):
+    """Moving the slider swaps precomputed PNG bytes: no matplotlib drawing at all, well under 100 ms."""
+    import statistics
+    import time
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    w = HeatmapExplorer([traces["varibad"], traces["mamba"]], t=0, precompute=True)
+    assert w.wait() and len(w.frames) == H and all(f[:4] == b"\x89PNG" for f in w.frames)
+    assert len({w.frames[0], w.frames[60], w.frames[150]}) == 3          # the frames differ
+    calls = []
+    for cls, name in ((FigureCanvasAgg, "draw"), (Figure, "draw_artist"), (Figure, "savefig"),
+                      (HeatmapExplorer, "render_frame")):
+        original = getattr(cls, name)
+        monkeypatch.setattr(cls, name, lambda *a, _n=name, _o=original, **k: calls.append(_n) or _o(*a, **k))
+    durations = []
+    for t in (5, 50, 101, 150, 199, 7, 120):
+        start = time.perf_counter()
+        w.slider.value = t
+        durations.append(time.perf_counter() - start)
+        assert w.image.value == w.frames[t] and f"t = {t}" in w.caption.value
+        assert w.cursors[0].get_xdata()[0] == t
+        assert np.allclose(w.maps[1]["image"].get_array().filled(np.nan), traces["mamba"].maps[t].T, equal_nan=True)
+    assert calls == []                                   # no matplotlib rendering on a slider change
+    assert statistics.median(durations) < 0.1           # in practice well under a millisecond
+
+
+def test_widget_background_precompute_and_fitted_scale(traces):
+    w = HeatmapExplorer([traces["varibad"], traces["varibad-local"]], t=3)
+    w.slider.value = 120                                 # before the background thread got there: rendered now
+    assert w.image.value[:4] == b"\x89PNG" and w.frames[120] == w.image.value
+    assert w.wait(timeout=300) and all(f is not None for f in w.frames)
+    assert len(w.traces) == 2 and all("fitted" in tr.colour_label for tr in w.traces)   # one fitted scale, said so
+    assert w.traces[0].value_range == w.traces[1].value_range
+    with pytest.raises(ValueError, match="precompute"):
+        HeatmapExplorer([traces["varibad"]], precompute="later")
+
+
+def test_widget_display_keeps_a_static_picture(traces):
+    """Displayed, the explorer is an image/png output (kept in a saved notebook, shown without a kernel) that
+    the slider updates in place, then the widget with the controls; its text fallback is short."""
+    import base64
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    w = HeatmapExplorer([traces["varibad"]], t=10, precompute=False)
+    with capture_output() as cap:
+        display(w)
+        w.slider.value = 42
+    first, widget, update = cap.outputs
+    assert base64.b64decode(first.data["image/png"]) == w.frames[10]
+    assert "application/vnd.jupyter.widget-view+json" in widget.data
+    assert "HeatmapExplorer(" not in widget.data["text/plain"]                      # not the long widget repr
+    assert update.update and base64.b64decode(update.data["image/png"]) == w.frames[42]
+    assert first.transient["display_id"] == update.transient["display_id"]
+    bundle = w._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]) == w.frames[42] and len(bundle["text/plain"]) < 200
+
+
 # ----- animations -----------------------------------------------------------------------------------------
 
 def test_rooms_animation_frames_match_the_rollout(tmp_path):

@@ -24,6 +24,15 @@ outputs and execution counts are cleared.
 Checks made while releasing: every BEGIN has its END, no marker survives, the notebook names a
 known assignment (metadata ``mamba_edu.assignment`` or the file name), and every question of that
 assignment is checked by a ``check("question", ...)`` call somewhere in the notebook.
+
+The book (``book/NN_topic.ipynb``) uses the same markers for the worked answers to its "Check your
+understanding" questions: the instructor's copy is the book as committed (the answers sit between
+``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` in a Markdown cell; the two comment lines
+do not show when the cell is rendered). :func:`book_student_version` and :func:`release_book` make
+the students' copy, where each block becomes :data:`BOOK_ANSWER_STUB` (code cells tagged
+``solution`` become a TODO comment, as in the exercises; outputs are cleared)::
+
+    python -m mamba_edu.exercises.release --book book --out student_book          # or --check
 """
 from __future__ import annotations
 
@@ -34,6 +43,9 @@ from pathlib import Path
 
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 ANSWER_STUB = "*Your answer here.*"
+#: what replaces the worked answers in the students' copy of the book
+BOOK_ANSWER_STUB = ("*Write your own answers first. The worked answers are in the instructor's copy of the book "
+                    "(ask your instructor).*")
 _DEF = re.compile(r"^\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
 
 
@@ -125,7 +137,7 @@ def strip_code(source: str, where: str) -> tuple[str, int]:
     return "\n".join(out), n
 
 
-def strip_markdown(source: str, where: str) -> tuple[str, int]:
+def strip_markdown(source: str, where: str, stub: str = ANSWER_STUB) -> tuple[str, int]:
     lines = source.split("\n")
     out: list[str] = []
     i, n = 0, 0
@@ -141,7 +153,7 @@ def strip_markdown(source: str, where: str) -> tuple[str, int]:
             j += 1
         if j == len(lines):
             raise ReleaseError(f"{where}, line {i + 1}: '{BEGIN}' has no matching '{END}'")
-        out.append(ANSWER_STUB)
+        out.append(stub)
         n += 1
         i = j + 1
     return "\n".join(out), n
@@ -218,3 +230,103 @@ def release(solutions: Path, out_dir: Path, only: list[str] | None = None, check
             target.write_text(text, encoding="utf-8")
         results.append(Released(path, target, student.metadata["mamba_edu"]["assignment"], n, changed))
     return results
+
+
+# ----- the book ---------------------------------------------------------------------------------------------
+
+def book_student_version(nb, path: Path):
+    """The students' copy of book notebook ``nb`` (a new object) and the number of answer blocks hidden.
+
+    Every ``BEGIN``/``END SOLUTION`` block of a Markdown cell becomes :data:`BOOK_ANSWER_STUB`, a code
+    cell tagged ``solution`` becomes a TODO comment, outputs and execution counts are cleared; the rest
+    is copied unchanged. Raises :class:`ReleaseError` for unbalanced markers or a notebook without
+    any answers to hide.
+    """
+    path = Path(path)
+    out = copy.deepcopy(nb)
+    n_hidden = 0
+    for k, cell in enumerate(out.cells):
+        where = f"{path.name}, cell {k}"
+        if cell.cell_type == "markdown":
+            cell.source, n = strip_markdown(cell.source, where, stub=BOOK_ANSWER_STUB)
+            n_hidden += n
+        elif cell.cell_type == "code":
+            if "solution" in cell.get("metadata", {}).get("tags", []):
+                cell.source = "# TODO: write this cell"
+                cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "solution"]
+                n_hidden += 1
+            elif BEGIN in cell.source or END in cell.source:
+                cell.source, n = strip_code(cell.source, where)
+                n_hidden += n
+            cell.outputs = []
+            cell.execution_count = None
+        if BEGIN in cell.source or END in cell.source:  # pragma: no cover - guarded above
+            raise ReleaseError(f"{where}: a solution marker survived the release")
+    if n_hidden == 0:
+        raise ReleaseError(f"{path.name}: no '{BEGIN}' blocks: the notebook has no answers to hide")
+    meta = dict(out.metadata.get("mamba_edu", {}) or {})
+    meta.update(kind="student")
+    out.metadata["mamba_edu"] = meta
+    return out, n_hidden
+
+
+def release_book(book: Path, out_dir: Path, only: list[str] | None = None, check: bool = False) -> list[Released]:
+    """Write (or, with ``check``, compare) the students' copy of every notebook of ``book`` into ``out_dir``
+    (``Released.assignment`` is the notebook's name, ``n_stubs`` the number of answer blocks hidden)."""
+    import nbformat
+
+    book, out_dir = Path(book), Path(out_dir)
+    if not book.is_dir():
+        raise ReleaseError(f"book folder {book} does not exist")
+    if out_dir.resolve() == book.resolve():
+        raise ReleaseError("the output folder must differ from the book folder (it would overwrite the answers)")
+    paths = sorted(book.glob("*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(name in p.name for name in only)]
+        if not paths:
+            raise ReleaseError(f"no notebook in {book} matches {only}")
+    if not paths:
+        raise ReleaseError(f"no .ipynb files in {book}")
+    results = []
+    for path in paths:
+        student, n = book_student_version(nbformat.read(path, as_version=4), path)
+        text = nbformat.writes(student)
+        if not text.endswith("\n"):
+            text += "\n"
+        target = out_dir / path.name
+        old = target.read_text(encoding="utf-8") if target.exists() else None
+        changed = old != text
+        if not check and changed:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        results.append(Released(path, target, path.stem, n, changed))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mamba_edu.exercises.release --book BOOK --out DIR [--only NN ...] [--check]``: the students'
+    copy of the book (the exercises' release is ``python -m mamba_edu.exercises release``)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m mamba_edu.exercises.release",
+                                 description="Write the students' copy of the book, with the worked answers to "
+                                             "'Check your understanding' hidden.")
+    ap.add_argument("--book", type=Path, default=Path("book"), help="the book's folder (default: book)")
+    ap.add_argument("--out", type=Path, required=True, help="folder for the students' copy")
+    ap.add_argument("--only", nargs="*", help="only the notebooks whose name contains one of these")
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a copy is out of date")
+    args = ap.parse_args(argv)
+    try:
+        results = release_book(args.book, args.out, only=args.only, check=args.check)
+    except ReleaseError as e:
+        print(f"error: {e}")
+        return 2
+    for r in results:
+        state = ("out of date" if r.changed else "up to date") if args.check else (
+            "written" if r.changed else "unchanged")
+        print(f"{r.target}: {r.n_stubs} answer block(s) hidden, {state}")
+    return 1 if args.check and any(r.changed for r in results) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -4,9 +4,12 @@ It owns what is not the algorithm: batched collection of whole meta-episodes, ev
 held-out tasks, logging (TensorBoard, metrics.csv, a tqdm bar), atomic checkpoints every few
 minutes, ``--resume``, the best checkpoint, and the final 1000-task test (``final.json``).
 
-A *learner* (e.g. :class:`mamba_edu.agents.dreamer.learner.DreamerLearner`) provides
-``begin(obs, n)``, ``act(obs, env_steps)``, ``observe(actions, reward, next_obs, terminated)``,
-``end()``, ``update(env_steps)``, ``eval_policy()``, ``state_dict()``/``load_state_dict()``.
+The algorithm is a *learner* (:class:`mamba_edu.training.learner.Learner`, e.g.
+:class:`mamba_edu.agents.dreamer.learner.DreamerLearner`); one batch of meta-episodes is collected by
+:func:`mamba_edu.training.collect.collect_batch`, and where the run stands is a
+:class:`mamba_edu.training.counters.Counters`. :func:`train` reads as its steps: open (or resume) the
+run folder, build, then per batch collect (the learner updates as it goes, prefill included), log,
+evaluate and checkpoint when due, and honour stop signals; at the end the final test.
 
 Determinism: training meta-episodes are reset with seeds derived from (seed, batch index), the
 replay and torch RNG states are checkpointed, and checkpoints are taken only between
@@ -32,8 +35,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
-import os
 import signal
 import sys
 import threading
@@ -46,8 +47,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from mamba_edu.quick import without_quick_mode
 from mamba_edu.rollout import evaluate
 from mamba_edu.training import checkpoint
+from mamba_edu.training.collect import CollectedBatch, collect_batch, training_seeds
+from mamba_edu.training.counters import Counters
 from mamba_edu.training.errors import NonFiniteError, TrainingError, check_modules_finite
 from mamba_edu.training.files import LOCK_NAME, FolderLock, remove_stale_temps, write_text_atomic
 from mamba_edu.training.threads import agent_modules, apply_threads
@@ -102,17 +106,6 @@ class _StopRequests:
         self._previous = {}
 
 
-@contextlib.contextmanager
-def _without_env_quick():
-    """Ignore ``MAMBA_EDU_QUICK`` while rebuilding a saved run: its record says whether it was quick."""
-    saved = os.environ.pop("MAMBA_EDU_QUICK", None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ["MAMBA_EDU_QUICK"] = saved
-
-
 def build(algo: str, env_name: str, presets: list[str] | None = None, overrides: dict[str, Any] | None = None,
           quick_from_env: bool = True):
     """Resolve the config and build (cfg, learner, batched env) for ``algo`` on ``env_name``.
@@ -124,7 +117,7 @@ def build(algo: str, env_name: str, presets: list[str] | None = None, overrides:
     from mamba_edu.envs import short_name
 
     name = short_name(env_name)
-    with contextlib.nullcontext() if quick_from_env else _without_env_quick():
+    with contextlib.nullcontext() if quick_from_env else without_quick_mode():
         cfg = registry.resolve_config(algo, name, presets, overrides)
     return build_from_config(algo, name, cfg)
 
@@ -235,49 +228,61 @@ def train(algo: str, env_name: str, presets: list[str] | None = None, overrides:
     ``stop_after_steps`` interrupts the run at the first batch boundary past that many env
     steps (after a checkpoint), simulating a crash for the resume test.
     """
-    from mamba_edu.envs import short_name
-
     if resume:
-        if out is None:
-            raise TrainingError("resume needs the run directory (--out DIR)")
-        out = Path(out)
-        if not (out / "checkpoints" / "latest.pt").exists():
-            raise TrainingError(f"--resume: no checkpoint at {out / 'checkpoints' / 'latest.pt'}")
-        built = None
+        out, built = _resumable_folder(out), None
     elif extend_steps is not None:
         raise TrainingError("extend_steps extends a saved run: use it with resume=True")
     else:
-        from mamba_edu.agents.presets import with_quick
-
-        name = short_name(env_name)
-        out = Path(out) if out is not None else Path("runs") / (
-            f"{algo}_{name}_s{(overrides or {}).get('seed', 0)}_{time.strftime('%Y%m%d-%H%M%S')}")
-        if (out / LOCK_NAME).exists():     # a live owner is named first (the lock is free again at once)
-            with FolderLock(out, "run folder", BUSY_HINT):
-                pass
-        _check_fresh_folder(out)           # fail fast; checked again once this process owns the folder
-        presets = with_quick(presets)      # record ``quick`` when MAMBA_EDU_QUICK=1 adds it
-        built = build(algo, name, presets, overrides, quick_from_env=False)   # presets say it all
+        out, env_name, presets, built = _new_run(algo, env_name, presets, overrides, out)
     started = False
     try:
         with FolderLock(out, "run folder", BUSY_HINT):
             if resume:
-                algo, name, presets, overrides, built, state = _load_for_resume(out, extend_steps)
+                algo, env_name, presets, overrides, built, state = _load_for_resume(out, extend_steps)
             else:
                 _check_fresh_folder(out)
                 state = None
-            started = True                 # from here on the loop closes the env
-            return _train_owned(out, algo, name, presets, overrides, built, state, progress, callback,
+            started = True                 # from here on the session closes the env
+            return _train_owned(out, algo, env_name, presets, overrides, built, state, progress, callback,
                                 stop_after_steps)
     finally:
         if built is not None and not started:
             built[2].close()
 
 
+# ----- opening the run folder: a new run, or a saved one to resume ------------------------------------
+
+def _resumable_folder(out: str | Path | None) -> Path:
+    """The folder ``--resume`` continues: it must be given and hold a latest checkpoint."""
+    if out is None:
+        raise TrainingError("resume needs the run directory (--out DIR)")
+    out = Path(out)
+    if not (out / "checkpoints" / "latest.pt").exists():
+        raise TrainingError(f"--resume: no checkpoint at {out / 'checkpoints' / 'latest.pt'}")
+    return out
+
+
+def _new_run(algo: str, env_name: str, presets: list[str] | None, overrides: dict[str, Any] | None,
+             out: str | Path | None) -> tuple[Path, str, list[str], tuple]:
+    """(folder, env short name, presets as recorded, (cfg, learner, env)) of a fresh run. The folder is
+    checked (free, no other run's files) before anything is built, but not yet owned."""
+    from mamba_edu.agents.presets import with_quick
+    from mamba_edu.envs import short_name
+
+    name = short_name(env_name)
+    out = Path(out) if out is not None else Path("runs") / (
+        f"{algo}_{name}_s{(overrides or {}).get('seed', 0)}_{time.strftime('%Y%m%d-%H%M%S')}")
+    if (out / LOCK_NAME).exists():     # a live owner is named first (the lock is free again at once)
+        with FolderLock(out, "run folder", BUSY_HINT):
+            pass
+    _check_fresh_folder(out)           # fail fast; checked again once this process owns the folder
+    presets = with_quick(presets)      # record ``quick`` when MAMBA_EDU_QUICK=1 adds it
+    return out, name, presets, build(algo, name, presets, overrides, quick_from_env=False)   # presets say it all
+
+
 def _load_for_resume(out: Path, extend_steps: int | None):
     """Everything ``--resume`` needs, read and checked before anything in ``out`` is written: config.json
     (with ``extend_steps`` applied), the learner and env it builds, the latest checkpoint loaded into it."""
-    latest = out / "checkpoints" / "latest.pt"
     saved, cfg = saved_config(out)        # the recorded config, not today's presets, rebuilds the run
     algo, name = saved["algo"], saved["env"]
     presets, overrides = list(saved.get("presets") or []), dict(saved.get("overrides") or {})
@@ -289,155 +294,217 @@ def _load_for_resume(out: Path, extend_steps: int | None):
         cfg = dataclasses.replace(cfg, steps=int(extend_steps))
     built = build_from_config(algo, name, cfg)
     try:
-        state = checkpoint.load(latest)
-        _load_learner_state(built[1], state, latest, out)
-        counters = state.get("counters")
-        if not isinstance(counters, dict) or not {"env_steps", "batches", "wall_s", "next_eval",
-                                                  "best_return"} <= set(counters) or "torch_rng" not in state:
-            raise checkpoint.CheckpointError(f"{latest} is not a latest checkpoint of a training run (no counters "
-                                             "or RNG state; a best.pt or an exported run cannot be resumed)")
-        try:
-            torch.set_rng_state(state["torch_rng"])   # after building, which seeded torch
-        except (TypeError, RuntimeError) as e:
-            raise checkpoint.CheckpointError(f"{latest}: unusable torch RNG state ({e})") from None
+        state = _restore_latest(built[1], out)
     except BaseException:
         built[2].close()
         raise
     return algo, name, presets, overrides, built, state
 
 
-def _train_owned(out: Path, algo: str, name: str, presets: list[str], overrides: dict[str, Any], built: tuple,
-                 state: dict[str, Any] | None, progress: bool, callback: Callable[[dict[str, Any]], None] | None,
-                 stop_after_steps: int | None) -> Path:
-    """The loop of :func:`train`, once this process owns ``out`` and, on resume, the checkpoint has loaded."""
-    cfg, learner, env = built
+def _restore_latest(learner: Any, out: Path) -> dict[str, Any]:
+    """Load ``out``'s latest checkpoint into ``learner`` and torch's RNG; returns the checkpoint. One
+    that is not a latest checkpoint of a training run raises ``CheckpointError``."""
     latest = out / "checkpoints" / "latest.pt"
+    state = checkpoint.load(latest)
+    _load_learner_state(learner, state, latest, out)
+    if Counters.from_checkpoint(state.get("counters")) is None or "torch_rng" not in state:
+        raise checkpoint.CheckpointError(f"{latest} is not a latest checkpoint of a training run (no counters "
+                                         "or RNG state; a best.pt or an exported run cannot be resumed)")
+    try:
+        torch.set_rng_state(state["torch_rng"])   # after building, which seeded torch
+    except (TypeError, RuntimeError) as e:
+        raise checkpoint.CheckpointError(f"{latest}: unusable torch RNG state ({e})") from None
+    return state
+
+
+def _write_run_record(out: Path, algo: str, name: str, presets: list[str], overrides: dict[str, Any],
+                      cfg: Any, env: Any) -> None:
+    """Once this process owns ``out``: warn about a schedule the budget cannot finish, remove what a killed
+    write left, and (re)write config.json."""
     warn_unfinished_schedule(cfg, env.K * env.T)
     _remove_stale_temps(out)
     write_config(out, {"algo": algo, "env": name, "presets": list(presets or []), "overrides": dict(overrides or {}),
                        "config": asdict(cfg), "K": env.K, "T": env.T})
-    metrics_csv = MetricsCSV(out / "metrics.csv", env.K)
-    from torch.utils.tensorboard import SummaryWriter
 
-    counters = {"env_steps": 0, "batches": 0, "wall_s": 0.0, "next_eval": 0, "best_return": -math.inf}
-    if state is not None:              # the learner and torch's RNG were restored by _load_for_resume
-        counters = state["counters"]
-        metrics_csv.truncate_after(counters["env_steps"])
-    writer = SummaryWriter(str(out))
-    env_kwargs = {"reward_in_obs": cfg.reward_in_obs, "time_in_obs": cfg.time_in_obs}
 
-    good = {"env_steps": counters["env_steps"] if state is not None else None}   # what latest.pt holds
-    modules = agent_modules(learner)
+# ----- the training session: collect, log, evaluate, checkpoint, stop ---------------------------------
 
-    def check_parameters() -> None:
-        """Before every evaluation and checkpoint: no NaN or infinity in the learner's parameters."""
-        updates = getattr(getattr(learner, "agent", None), "updates", "?")
-        check_modules_finite(modules, f"update {updates} ({counters['env_steps']} env steps)")
-
-    def save_latest() -> None:
-        check_parameters()
-        checkpoint.save({"learner": learner.state_dict(), "counters": dict(counters),
-                         "torch_rng": torch.get_rng_state()}, latest)
-        good["env_steps"] = counters["env_steps"]
-
-    def run_eval() -> dict[str, Any]:
-        rng_state = torch.get_rng_state()
-        torch.manual_seed(EVAL_SEED + counters["batches"])
-        result = evaluate(learner.eval_policy(), name, n_tasks=cfg.eval_tasks, seed=EVAL_SEED,
-                          batch_size=min(cfg.eval_tasks, 100), **env_kwargs)
-        torch.set_rng_state(rng_state)
-        return result
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step",
-                   desc=f"{algo} {name}", dynamic_ncols=True)
-    last_ckpt = time.time()
-    t_start = time.time() - counters["wall_s"]
-    last_metrics: dict[str, float] | None = None
+def _train_owned(out: Path, algo: str, name: str, presets: list[str], overrides: dict[str, Any], built: tuple,
+                 state: dict[str, Any] | None, progress: bool, callback: Callable[[dict[str, Any]], None] | None,
+                 stop_after_steps: int | None) -> Path:
+    """The loop of :func:`train`, once this process owns ``out`` and, on resume, the checkpoint has loaded:
+    batches of meta-episodes until the budget is spent, then the final test."""
+    cfg, _, env = built
+    _write_run_record(out, algo, name, presets, overrides, cfg, env)
+    session = _Session(out, algo, name, built, state, progress, callback)
     stop = _StopRequests()
     try:
-        while counters["env_steps"] < cfg.steps:
-            seeds = [cfg.seed * 1_000_000_007 % 2**31 + counters["batches"] * env.num_envs + i
-                     for i in range(env.num_envs)]
-            obs, _ = env.reset(seed=seeds)
-            learner.begin(obs, env.num_envs)
-            done = np.zeros(env.num_envs, dtype=bool)
-            while not done.all():
-                actions = learner.act(obs, counters["env_steps"])
-                obs, reward, term, trunc, info = env.step(actions)
-                learner.observe(actions, reward, obs, term)
-                counters["env_steps"] += env.num_envs
-                done = np.asarray(term) | np.asarray(trunc)
-                m = learner.update(counters["env_steps"])
-                if m is not None:
-                    last_metrics = m
-                if bar is not None:
-                    bar.update(env.num_envs)
-            learner.end()
-            m = learner.update(counters["env_steps"])       # learners that train between batches
-            if m is not None:
-                last_metrics = m
-            counters["batches"] += 1
-            counters["wall_s"] = time.time() - t_start
-            writer.add_scalar("charts/train_return", float(info["sub_episode_returns"].sum(1).mean()),
-                              counters["env_steps"])
-            if last_metrics is not None:
-                for k, v in last_metrics.items():
-                    writer.add_scalar(k, v, counters["env_steps"])
-                writer.add_scalar("charts/updates", getattr(getattr(learner, "agent", None), "updates", 0),
-                                  counters["env_steps"])
-            writer.add_scalar("charts/sps", counters["env_steps"] / max(counters["wall_s"], 1e-9), counters["env_steps"])
-            final_batch = counters["env_steps"] >= cfg.steps
-            if counters["env_steps"] >= counters["next_eval"] or final_batch:
-                check_parameters()
-                result = run_eval()
-                row = {"env_steps": counters["env_steps"], "wall_s": round(counters["wall_s"], 3),
-                       "return_mean": result["return_mean"], "return_std": result["return_std"],
-                       **{f"return_sub{k}": v for k, v in enumerate(result["sub_episode_returns_mean"])}}
-                metrics_csv.append(row)
-                writer.add_scalar("charts/eval_return", result["return_mean"], counters["env_steps"])
-                if bar is not None:
-                    bar.set_postfix(eval_return=f"{result['return_mean']:.1f}")
-                if callback is not None:
-                    callback(row)
-                counters["next_eval"] = counters["env_steps"] + cfg.eval_every
-                if result["return_mean"] > counters["best_return"]:
-                    counters["best_return"] = result["return_mean"]
-                    checkpoint.save({"learner": learner.state_dict(with_replay=False), "counters": dict(counters)},
-                                    out / "checkpoints" / "best.pt")
-                save_latest()
-                last_ckpt = time.time()
-            elif time.time() - last_ckpt > cfg.checkpoint_every_s:
-                save_latest()
-                last_ckpt = time.time()
-            if stop_after_steps is not None and counters["env_steps"] >= stop_after_steps and not final_batch:
-                save_latest()
-                return out
-            if stop.signal is not None:
-                save_latest()
-                raise TrainingInterrupted(out, counters["env_steps"], stop.signal)
-        writer.flush()
-    except Exception as e:
-        # a NaN weight can also surface as another error first (e.g. a distribution refusing NaN logits
-        # while acting): then the parameters say what went wrong
-        cause = e if isinstance(e, NonFiniteError) else _non_finite_parameters(check_parameters)
-        if cause is None:
-            raise
-        kept = (f"{latest} keeps the last good state ({good['env_steps']} env steps)" if good["env_steps"] is not None
-                else "no checkpoint had been written yet")
-        raise NonFiniteError(f"{cause}; {kept}") from None
+        with _non_finite_explained(session):
+            while session.counters.env_steps < cfg.steps:
+                _train_one_batch(session)
+                if _stop_requested(session, stop, stop_after_steps):
+                    return out
+            session.writer.flush()
     finally:
         stop.restore()
-        if bar is not None:
-            bar.close()
-        writer.close()
-        env.close()
+        session.close()
     final_test(out, n_tasks=cfg.final_tasks)
     return out
 
+
+class _Session:
+    """One process training a run folder it owns: the learner and its envs, the :class:`Counters`, and
+    where results go (metrics.csv, TensorBoard, the progress bar, the checkpoints)."""
+
+    def __init__(self, out: Path, algo: str, name: str, built: tuple, state: dict[str, Any] | None,
+                 progress: bool, callback: Callable[[dict[str, Any]], None] | None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.out, self.name, self.callback = out, name, callback
+        self.cfg, self.learner, self.env = built
+        self.latest = out / "checkpoints" / "latest.pt"
+        self.metrics_csv = MetricsCSV(out / "metrics.csv", self.env.K)
+        self.counters = Counters()
+        self.saved_env_steps: int | None = None      # what latest.pt holds (None: nothing saved yet)
+        if state is not None:              # the learner and torch's RNG were restored by _load_for_resume
+            self.counters = Counters.from_checkpoint(state["counters"])
+            self.saved_env_steps = self.counters.env_steps
+            self.metrics_csv.truncate_after(self.counters.env_steps)
+        self.writer = SummaryWriter(str(out))
+        self.modules = agent_modules(self.learner)
+        self.bar = _progress_bar(algo, name, self.cfg.steps, self.counters.env_steps) if progress else None
+        self.last_checkpoint = time.time()
+        self.start_time = time.time() - self.counters.wall_s
+        self.last_metrics: dict[str, float] | None = None    # the learner's latest update metrics
+
+    def check_parameters(self) -> None:
+        """Before every evaluation and checkpoint: no NaN or infinity in the learner's parameters."""
+        check_modules_finite(self.modules, f"update {self.learner.updates} ({self.counters.env_steps} env steps)")
+
+    def save_latest(self) -> None:
+        self.check_parameters()
+        checkpoint.save({"learner": self.learner.state_dict(), "counters": self.counters.to_checkpoint(),
+                         "torch_rng": torch.get_rng_state()}, self.latest)
+        self.saved_env_steps = self.counters.env_steps
+        self.last_checkpoint = time.time()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.writer.close()
+        self.env.close()
+
+
+def _progress_bar(algo: str, name: str, steps: int, done: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, initial=min(done, steps), unit="step", desc=f"{algo} {name}", dynamic_ncols=True)
+
+
+def _train_one_batch(session: _Session) -> None:
+    """Collect one batch of meta-episodes (the learner updates as it goes), log it, and evaluate or
+    checkpoint when due."""
+    batch = _collect(session)
+    _log_batch(session, batch)
+    counters = session.counters
+    if counters.env_steps >= counters.next_eval or counters.env_steps >= session.cfg.steps:
+        _evaluate(session)
+        session.save_latest()
+    elif time.time() - session.last_checkpoint > session.cfg.checkpoint_every_s:
+        session.save_latest()
+
+
+def _collect(session: _Session) -> CollectedBatch:
+    """One batch with its updates; the counters follow every env step (an error names where it happened)."""
+    counters, env = session.counters, session.env
+
+    def advance(env_steps: int) -> None:
+        counters.env_steps = env_steps
+        if session.bar is not None:
+            session.bar.update(env.num_envs)
+
+    batch = collect_batch(session.learner, env, counters.env_steps, after_env_step=advance,
+                          seed=training_seeds(session.cfg.seed, counters.batches, env.num_envs))
+    if batch.metrics is not None:
+        session.last_metrics = batch.metrics
+    counters.batches += 1
+    counters.wall_s = time.time() - session.start_time
+    return batch
+
+
+def _log_batch(session: _Session, batch: CollectedBatch) -> None:
+    """TensorBoard: the batch's return, the learner's latest metrics and update count, env steps/s."""
+    writer, step = session.writer, session.counters.env_steps
+    writer.add_scalar("charts/train_return", batch.train_return, step)
+    if session.last_metrics is not None:
+        for k, v in session.last_metrics.items():
+            writer.add_scalar(k, v, step)
+        writer.add_scalar("charts/updates", session.learner.updates, step)
+    writer.add_scalar("charts/sps", step / max(session.counters.wall_s, 1e-9), step)
+
+
+def _evaluate(session: _Session) -> None:
+    """Evaluate on the held-out tasks (paper Sec. 4's protocol), record the row, keep the best learner."""
+    session.check_parameters()
+    cfg, counters = session.cfg, session.counters
+    rng_state = torch.get_rng_state()      # evaluation draws its own randomness; training's stream goes on
+    torch.manual_seed(EVAL_SEED + counters.batches)
+    result = evaluate(session.learner.eval_policy(), session.name, n_tasks=cfg.eval_tasks, seed=EVAL_SEED,
+                      batch_size=min(cfg.eval_tasks, 100), reward_in_obs=cfg.reward_in_obs,
+                      time_in_obs=cfg.time_in_obs)
+    torch.set_rng_state(rng_state)
+    _record_evaluation(session, result)
+    counters.next_eval = counters.env_steps + cfg.eval_every
+    if result["return_mean"] > counters.best_return:
+        counters.best_return = result["return_mean"]
+        checkpoint.save({"learner": session.learner.state_dict(with_replay=False),
+                         "counters": counters.to_checkpoint()}, session.out / "checkpoints" / "best.pt")
+
+
+def _record_evaluation(session: _Session, result: dict[str, Any]) -> None:
+    """One metrics.csv row, the TensorBoard scalar, the progress bar's postfix and the callback."""
+    counters = session.counters
+    row = {"env_steps": counters.env_steps, "wall_s": round(counters.wall_s, 3),
+           "return_mean": result["return_mean"], "return_std": result["return_std"],
+           **{f"return_sub{k}": v for k, v in enumerate(result["sub_episode_returns_mean"])}}
+    session.metrics_csv.append(row)
+    session.writer.add_scalar("charts/eval_return", result["return_mean"], counters.env_steps)
+    if session.bar is not None:
+        session.bar.set_postfix(eval_return=f"{result['return_mean']:.1f}")
+    if session.callback is not None:
+        session.callback(row)
+
+
+def _stop_requested(session: _Session, stop: _StopRequests, stop_after_steps: int | None) -> bool:
+    """At a batch boundary: save and return True once ``stop_after_steps`` is passed (before the budget's
+    end); save and raise :class:`TrainingInterrupted` after SIGINT/SIGTERM."""
+    env_steps = session.counters.env_steps
+    if stop_after_steps is not None and stop_after_steps <= env_steps < session.cfg.steps:
+        session.save_latest()
+        return True
+    if stop.signal is not None:
+        session.save_latest()
+        raise TrainingInterrupted(session.out, env_steps, stop.signal)
+    return False
+
+
+@contextlib.contextmanager
+def _non_finite_explained(session: _Session):
+    """Turn a failure caused by a NaN or infinity into one :class:`NonFiniteError` that says what
+    latest.pt keeps. A NaN weight can also surface as another error first (e.g. a distribution refusing
+    NaN logits while acting): then the parameters say what went wrong."""
+    try:
+        yield
+    except Exception as e:
+        cause = e if isinstance(e, NonFiniteError) else _non_finite_parameters(session.check_parameters)
+        if cause is None:
+            raise
+        kept = (f"{session.latest} keeps the last good state ({session.saved_env_steps} env steps)"
+                if session.saved_env_steps is not None else "no checkpoint had been written yet")
+        raise NonFiniteError(f"{cause}; {kept}") from None
+
+
+# ----- reading a run back -------------------------------------------------------------------------------
 
 def load_learner(run: str | Path, which: str = "best"):
     """Rebuild the learner of a run directory from ``checkpoints/{which}.pt`` (cfg, learner)."""
@@ -461,7 +528,7 @@ def final_test(run: str | Path, n_tasks: int = 1000, which: str = "best", write:
     cfg, learner, saved = load_learner(run, which)
     greedy = bool(cfg.eval_greedy) if greedy is None else bool(greedy)
     torch.manual_seed(FINAL_SEED)
-    result = evaluate(learner.agent.actor(greedy), saved["env"], n_tasks=n_tasks, seed=FINAL_SEED,
+    result = evaluate(learner.actor(greedy), saved["env"], n_tasks=n_tasks, seed=FINAL_SEED,
                       batch_size=min(n_tasks, 100), reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
     result.update(algo=saved["algo"], env=saved["env"], checkpoint=which, actions="mode" if greedy else "sample")
     if write:

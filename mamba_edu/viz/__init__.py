@@ -1,4 +1,7 @@
-"""Figures and tables like the paper's (issue #6); each is a function, each reachable from the CLI.
+"""Figures and tables like the paper's; each is a function, each reachable from the CLI.
+
+* :mod:`mamba_edu.viz.style` — one figure style for the package and the book: sizes per layout, font
+  sizes, legends placed clear of the data, colour scales fitted to the data and said so on the bar.
 
 * :mod:`mamba_edu.viz.behaviour` — Fig. 1: trajectories per sub-episode, goals drawn, for
   PointRobot, PointRobotWind, EscapeRoom, Rooms-N and Reacher-N

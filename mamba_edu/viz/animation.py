@@ -24,6 +24,7 @@ consecutive frames distinct, which matters for GIF: Pillow merges identical cons
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,7 +32,7 @@ import numpy as np
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 FRAME_FAMILIES = ("PointRobot", "PointRobotWind", "EscapeRoom", "Rooms-N")
-_MIN_WIDTH = 240   # small frames are enlarged (nearest neighbour) so the caption fits
+_MIN_WIDTH = 320   # small frames are enlarged (nearest neighbour) so the caption fits
 
 
 class _RenderingEnv:
@@ -106,8 +107,23 @@ def _caption(t: int, k: int, K: int, H: int, ret: float) -> str:
     return f"t {t}/{H}  sub-episode {k + 1}/{K}  return {ret:.1f}"
 
 
+@functools.lru_cache(maxsize=4)
+def _caption_font(px: int):
+    """The figures' font (matplotlib's DejaVu Sans, :mod:`mamba_edu.viz.style`) at ``px`` pixels, or PIL's
+    built-in font where FreeType is missing."""
+    from PIL import ImageFont
+
+    try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), px)
+    except (OSError, ImportError, ValueError):
+        return ImageFont.load_default()
+
+
 def add_caption(frame: np.ndarray, text: str, height: int = 16) -> np.ndarray:
-    """The frame (enlarged to at least 240 px wide) with a white strip of ``text`` below it."""
+    """The frame (enlarged to at least 320 px wide, so that the caption fits) with a white strip of ``text``
+    below it, in the figures' font."""
     from PIL import Image, ImageDraw
 
     frame = np.asarray(frame, dtype=np.uint8)[..., :3]
@@ -115,7 +131,7 @@ def add_caption(frame: np.ndarray, text: str, height: int = 16) -> np.ndarray:
     if scale > 1:
         frame = frame.repeat(scale, 0).repeat(scale, 1)
     strip = Image.new("RGB", (frame.shape[1], height), (255, 255, 255))
-    ImageDraw.Draw(strip).text((4, 2), text, fill=(0, 0, 0))
+    ImageDraw.Draw(strip).text((4, 1), text, fill=(0, 0, 0), font=_caption_font(height - 4))
     return np.concatenate([frame, np.asarray(strip)], 0)
 
 

@@ -1,8 +1,11 @@
 """Behaviour pictures like the paper's Figure 1: one colour per sub-episode, goals drawn.
 
 ``plot_behaviour(env_name, rollout, index, ax)`` draws meta-episode ``index`` of a
-:class:`mamba_edu.rollout.Rollout`; ``behaviour_figure`` lays several side by side and saves a PNG.
-Supported families: PointRobot, PointRobotWind, EscapeRoom, Rooms-N, Reacher-N.
+:class:`mamba_edu.rollout.Rollout`; ``behaviour_axes(env_name, n)`` makes a figure of ``n`` panels sized
+for the family at the notebook's width (Rooms-N: one wide panel per row, the grid's cells square;
+the others: a row of square panels), and ``behaviour_figure`` draws and saves such a figure, with one
+legend below the panels (:mod:`mamba_edu.viz.style`). Supported families: PointRobot, PointRobotWind,
+EscapeRoom, Rooms-N, Reacher-N.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mamba_edu.envs import short_name  # noqa: E402
+from mamba_edu.viz import style  # noqa: E402
+from mamba_edu.viz.style import FONT  # noqa: E402
 
 SUB_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
 SUPPORTED = ("PointRobot", "PointRobotWind", "EscapeRoom", "Rooms-N", "Reacher-N")
@@ -37,6 +42,12 @@ def _segments(rollout, index: int, positions: np.ndarray):
         yield int(k), positions[subs == k]
 
 
+def _goal_label(ax, x, y, text) -> None:
+    ax.text(x, y, text, ha="center", va="center", fontsize=FONT["annotation"], fontweight="bold",
+            bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.8))
+
+
+@style.styled
 def plot_behaviour(env_name: str, rollout, index: int = 0, ax=None, title: str | None = None):
     fam = _family(env_name)
     ax = ax or plt.gca()
@@ -70,7 +81,7 @@ def plot_behaviour(env_name: str, rollout, index: int = 0, ax=None, title: str |
         for i, g in enumerate(L.goal_cells(task)):
             gx, gy = L.xy(g)
             ax.add_patch(plt.Rectangle((gx - 0.5, gy - 0.5), 1, 1, color="tab:green", alpha=0.5))
-            ax.text(gx, gy, str(i + 1), ha="center", va="center", fontsize=8)
+            _goal_label(ax, gx, gy, str(i + 1))
         xy = np.stack([(obs[:, 0] + 1) / 2 * max(L.width - 1, 1), obs[:, 1] + 1], 1)
         for k, seg in _segments(rollout, index, xy):
             off = (k - 0.5) * 0.15
@@ -84,7 +95,7 @@ def plot_behaviour(env_name: str, rollout, index: int = 0, ax=None, title: str |
         ax.plot(GOAL_DISK * np.cos(theta), GOAL_DISK * np.sin(theta), color="0.8", lw=1)
         for i, g in enumerate(np.asarray(task)):
             ax.add_patch(plt.Circle(g, GOAL_RADIUS, color="tab:green", alpha=0.3))
-            ax.text(g[0], g[1], str(i + 1), ha="center", va="center", fontsize=8)
+            _goal_label(ax, g[0], g[1], str(i + 1))
         for k, seg in _segments(rollout, index, obs[:, 2:4]):
             ax.plot(seg[:, 0], seg[:, 1], color=SUB_COLOURS[k % 4], lw=1, label=f"sub-episode {k + 1}")
         ax.set_xlim(-0.25, 0.25)
@@ -93,23 +104,41 @@ def plot_behaviour(env_name: str, rollout, index: int = 0, ax=None, title: str |
     ax.set_xticks([])
     ax.set_yticks([])
     ret = rollout.sub_episode_returns[index]
-    ax.set_title(title or f"return {ret.sum():.1f} (" + " / ".join(f"{r:.1f}" for r in ret) + ")", fontsize=9)
+    ax.set_title(title or f"return {ret.sum():.1f} (" + " / ".join(f"{r:.1f}" for r in ret) + ")",
+                 fontsize=FONT["title"])
     return ax
+
+
+def behaviour_axes(env_name: str, n: int, *, pyplot: bool = True, labels: bool = False):
+    """(figure, ``n`` axes) sized for ``env_name``'s pictures at the notebook's width, constrained layout.
+
+    Rooms-N: one panel per row across the whole width, its height set by the grid's aspect (cells
+    square, nothing squashed); the other families: square panels in rows of at most
+    :data:`~mamba_edu.viz.style.MAX_COLS`. ``labels`` leaves room for axis labels and ticks."""
+    if _family(env_name) == "Rooms":
+        from mamba_edu.envs.rooms import RoomsLayout
+
+        n_rooms = int(short_name(env_name).split("-")[1])
+        L = RoomsLayout(n_rooms)
+        extra = 0.95 if labels else 0.45                 # title (+ tick labels and x label)
+        panel_h = (style.NOTEBOOK_WIDTH - (0.8 if labels else 0.2)) * L.height / L.width
+        size = (style.NOTEBOOK_WIDTH, round(n * (panel_h + extra) + 0.9, 2))
+        return style.subplots(n, max_cols=1, figsize=size, pyplot=pyplot)
+    # height / width of a panel: the drawn area of each family (aspect equal)
+    aspect = {"PointRobot": 0.66, "PointRobotWind": 0.66, "EscapeRoom": 0.93}.get(_family(env_name), 1.0)
+    return style.subplots(n, aspect=aspect + (0.1 if labels else 0.0), pyplot=pyplot, layout="row")
 
 
 def behaviour_figure(env_name: str, rollout, path: str | Path, n: int = 3, suptitle: str | None = None) -> Path:
     """Save ``n`` meta-episodes side by side as a PNG; returns the path."""
     n = min(n, len(rollout.tasks))
-    wide = _family(env_name) == "Rooms"
-    fig, axes = plt.subplots(n, 1, figsize=(8, 1.6 * n)) if wide else plt.subplots(1, n, figsize=(3.2 * n, 3.2))
-    axes = np.atleast_1d(axes)
-    for i, ax in enumerate(axes):
-        plot_behaviour(env_name, rollout, i, ax)
-    axes[0].legend(loc="upper right", fontsize=7)
-    fig.suptitle(suptitle or short_name(env_name), fontsize=11)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with style.context():
+        fig, axes = behaviour_axes(env_name, n, pyplot=False)
+        for i, ax in enumerate(axes):
+            plot_behaviour(env_name, rollout, i, ax)
+        style.legend(axes if n > 1 else axes[0], where="below")
+        fig.suptitle(suptitle or short_name(env_name))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
     return path

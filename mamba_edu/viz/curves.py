@@ -7,9 +7,12 @@
 
 Both read run directories (``config.json`` + ``metrics.csv``, see
 :mod:`mamba_edu.training.run_dir`) and return a matplotlib Figure; ``out=PATH`` also saves it
-(PNG, plus a PDF beside it). Several environments give one row of panels each. The figures are
-plain :class:`matplotlib.figure.Figure` objects rendered with Agg, made without pyplot: no display
-is needed, nothing has to be closed, and a notebook shows the returned figure.
+(PNG, plus a PDF beside it). Several environments give one block of panels each (a subfigure,
+``fig.subfigs``), with its legend below its panels. The figures are plain
+:class:`matplotlib.figure.Figure` objects rendered with Agg, made without pyplot: no display is
+needed, nothing has to be closed, and a notebook shows the returned figure. Sizes, fonts and
+legends follow :mod:`mamba_edu.viz.style` (the notebook's width; a line added afterwards joins the
+legend with ``style.legend(block)`` for each block of ``env_blocks(fig)``).
 
 Grouping
     Runs are grouped by (algorithm, environment) from their ``config.json``. Runs that also differ
@@ -51,6 +54,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mamba_edu.training.run_dir import read_config, read_metrics
+from mamba_edu.viz import style
 
 #: Override keys that set a run's budget or machinery, not its algorithm: runs differing only in
 #: these (and the seed) are seeds of one group.
@@ -231,6 +235,17 @@ def _envs(groups) -> list[str]:
     return list(dict.fromkeys(key[0] for key in groups))
 
 
+def _blocks(fig, n: int) -> list:
+    """One block per environment: the figure itself for one, a column of subfigures for several."""
+    return [fig] if n == 1 else list(np.atleast_1d(fig.subfigures(n, 1)))
+
+
+def env_blocks(fig) -> list:
+    """The blocks of a figure made here, one per environment (:func:`mamba_edu.viz.style.legend` places
+    each block's legend below it)."""
+    return list(fig.subfigs) or [fig]
+
+
 def _legend_label(label: str, runs: list[RunData]) -> str:
     return f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
 
@@ -246,39 +261,45 @@ def curves_figure(runs: Iterable[str | Path | RunData], out: str | Path | None =
     groups = group_runs(runs)
     labels = group_labels(groups)
     envs = _envs(groups)
-    fig = Figure(figsize=(10, 3.6 * len(envs)), layout="constrained")
-    axes = fig.subplots(len(envs), 2, squeeze=False)
-    for row, env in enumerate(envs):
-        ax_s, ax_t = axes[row]
-        members = [(key, rs) for key, rs in groups.items() if key[0] == env]
-        max_wall = max(float(r.wall_s[-1]) for _, rs in members for r in rs)
-        scale, t_label = _time_axis(max_wall)
-        for i, (key, rs) in enumerate(members):
-            colour = COLOURS[i % len(COLOURS)]
-            label = _legend_label(labels[key], rs)
-            try:
-                x, m, s = mean_curve([r.env_steps for r in rs], [r.returns for r in rs])
-                _band(ax_s, x, m, s, colour, label)
-                x, m, s = mean_curve([r.wall_s / scale for r in rs], [r.returns for r in rs])
-                _band(ax_t, x, m, s, colour, label)
-            except ValueError as e:
-                raise ValueError(f"{env} / {labels[key]}: {e}") from None
-        ref = reference_line(env, reference_tasks) if reference else None
-        for ax in (ax_s, ax_t):
-            if ref is not None:
-                ax.axhline(ref[0], color="k", ls="--", lw=1.2, label=f"{ref[1]} {ref[0]:.1f}")
-            ax.set_ylabel("meta-episode return")
-            ax.grid(alpha=0.3)
-        ax_s.set_xlabel("env steps")
-        ax_t.set_xlabel(t_label)
-        ax_s.set_title(f"{env}: sample efficiency", fontsize=10)
-        ax_t.set_title(f"{env}: time efficiency", fontsize=10)
-        ax_s.legend(fontsize=8, loc="best")
-    if title:
-        fig.suptitle(title)
-    if out is not None:
-        save_figure(fig, out)
+    with style.context():
+        w, h = style.figsize("row", 2, aspect=0.62)
+        fig = Figure(figsize=(w, (h + 0.6) * len(envs) + (0.4 if title else 0)), layout="constrained")
+        blocks = _blocks(fig, len(envs))
+        for block, env in zip(blocks, envs):
+            _curves_block(block, env, groups, labels, reference, reference_tasks)
+        if title:
+            fig.suptitle(title)
+        if out is not None:
+            save_figure(fig, out)
     return fig
+
+
+def _curves_block(block, env, groups, labels, reference, reference_tasks) -> None:
+    ax_s, ax_t = block.subplots(1, 2)
+    members = [(key, rs) for key, rs in groups.items() if key[0] == env]
+    max_wall = max(float(r.wall_s[-1]) for _, rs in members for r in rs)
+    scale, t_label = _time_axis(max_wall)
+    for i, (key, rs) in enumerate(members):
+        colour = COLOURS[i % len(COLOURS)]
+        label = _legend_label(labels[key], rs)
+        try:
+            x, m, s = mean_curve([r.env_steps for r in rs], [r.returns for r in rs])
+            _band(ax_s, x, m, s, colour, label)
+            x, m, s = mean_curve([r.wall_s / scale for r in rs], [r.returns for r in rs])
+            _band(ax_t, x, m, s, colour, label)
+        except ValueError as e:
+            raise ValueError(f"{env} / {labels[key]}: {e}") from None
+    ref = reference_line(env, reference_tasks) if reference else None
+    for ax in (ax_s, ax_t):
+        if ref is not None:
+            ax.axhline(ref[0], color="k", ls="--", lw=1.2, label=f"{ref[1]} {ref[0]:.1f}")
+        ax.set_ylabel("meta-episode return")
+        ax.grid(alpha=0.3)
+    ax_s.set_xlabel("env steps")
+    ax_t.set_xlabel(t_label)
+    ax_s.set_title(f"{env}: sample efficiency")
+    ax_t.set_title(f"{env}: time efficiency")
+    style.legend(block, where="below")
 
 
 def _final_sub_returns(r: RunData) -> np.ndarray:
@@ -300,53 +321,60 @@ def sub_episode_figure(runs: Iterable[str | Path | RunData], out: str | Path | N
     labels = group_labels(groups)
     envs = _envs(groups)
     Ks = {env: max(r.K for key, rs in groups.items() if key[0] == env for r in rs) for env in envs}
-    ncols = max(Ks.values()) + 1
-    fig = Figure(figsize=(3.3 * ncols, 3.2 * len(envs)), layout="constrained")
-    axes = fig.subplots(len(envs), ncols, squeeze=False)
-    for row, env in enumerate(envs):
-        K = Ks[env]
-        for ax in axes[row, K + 1:]:
-            fig.delaxes(ax)
-        members = [(key, rs) for key, rs in groups.items() if key[0] == env]
-        ref = reference_line(env, reference_tasks) if reference else None
-        if ref is not None and len(ref[2]) != K:
-            ref = None
-        summary = axes[row, K]
-        for i, (key, rs) in enumerate(members):
-            colour = COLOURS[i % len(COLOURS)]
-            label = _legend_label(labels[key], rs)
-            for k in range(K):
-                try:
-                    x, m, s = mean_curve([r.env_steps for r in rs], [r.sub_returns[:, k] for r in rs])
-                except ValueError as e:
-                    raise ValueError(f"{env} / {labels[key]}: {e}") from None
-                _band(axes[row, k], x, m, s, colour, label)
-            finals = np.stack([_final_sub_returns(r) for r in rs])
-            ks = np.arange(1, finals.shape[1] + 1)
-            summary.errorbar(ks, finals.mean(0), yerr=finals.std(0) if len(rs) > 1 else None, color=colour,
-                             marker="o", ms=4, capsize=3, label=label)
-        for k in range(K):
-            ax = axes[row, k]
-            if ref is not None:
-                ax.axhline(ref[2][k], color="k", ls="--", lw=1.2, label=ref[1])
-            ax.set_title(f"{env}: sub-episode {k + 1}", fontsize=10)
-            ax.set_xlabel("env steps")
-            ax.grid(alpha=0.3)
-        axes[row, 0].set_ylabel("sub-episode return")
-        axes[row, 0].legend(fontsize=7, loc="best")
-        if ref is not None:
-            summary.plot(np.arange(1, K + 1), ref[2], "k--", marker="s", ms=3, lw=1.2, label=ref[1])
-        summary.set_xticks(np.arange(1, K + 1))
-        summary.set_xlabel("sub-episode k")
-        summary.set_title(f"{env}: final, per sub-episode", fontsize=10)
-        summary.grid(alpha=0.3)
-        summary.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    if out is not None:
-        save_figure(fig, out)
+    with style.context():
+        heights = [style.figsize("grid", Ks[env] + 1, aspect=0.75)[1] + 0.6 for env in envs]
+        fig = Figure(figsize=(style.NOTEBOOK_WIDTH, sum(heights) + (0.4 if title else 0)), layout="constrained")
+        blocks = [fig] if len(envs) == 1 else list(np.atleast_1d(fig.subfigures(len(envs), 1, height_ratios=heights)))
+        for block, env in zip(blocks, envs):
+            _sub_episode_block(block, env, Ks[env], groups, labels, reference, reference_tasks)
+        if title:
+            fig.suptitle(title)
+        if out is not None:
+            save_figure(fig, out)
     return fig
 
 
+def _sub_episode_block(block, env, K, groups, labels, reference, reference_tasks) -> None:
+    nrows, ncols = style.grid_shape(K + 1)
+    grid = block.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in grid[K + 1:]:
+        block.delaxes(ax)
+    axes = grid[:K + 1]
+    members = [(key, rs) for key, rs in groups.items() if key[0] == env]
+    ref = reference_line(env, reference_tasks) if reference else None
+    if ref is not None and len(ref[2]) != K:
+        ref = None
+    summary = axes[K]
+    for i, (key, rs) in enumerate(members):
+        colour = COLOURS[i % len(COLOURS)]
+        label = _legend_label(labels[key], rs)
+        for k in range(K):
+            try:
+                x, m, s = mean_curve([r.env_steps for r in rs], [r.sub_returns[:, k] for r in rs])
+            except ValueError as e:
+                raise ValueError(f"{env} / {labels[key]}: {e}") from None
+            _band(axes[k], x, m, s, colour, label)
+        finals = np.stack([_final_sub_returns(r) for r in rs])
+        ks = np.arange(1, finals.shape[1] + 1)
+        summary.errorbar(ks, finals.mean(0), yerr=finals.std(0) if len(rs) > 1 else None, color=colour,
+                         marker="o", ms=4, capsize=3, label=label)
+    for k in range(K):
+        ax = axes[k]
+        if ref is not None:
+            ax.axhline(ref[2][k], color="k", ls="--", lw=1.2, label=ref[1])
+        ax.set_title(f"{env}: sub-episode {k + 1}")
+        ax.set_xlabel("env steps")
+        ax.grid(alpha=0.3)
+        if k % ncols == 0:
+            ax.set_ylabel("sub-episode return")
+    if ref is not None:
+        summary.plot(np.arange(1, K + 1), ref[2], "k--", marker="s", ms=3, lw=1.2, label=ref[1])
+    summary.set_xticks(np.arange(1, K + 1))
+    summary.set_xlabel("sub-episode k")
+    summary.set_title(f"{env}: final, per sub-episode")
+    summary.grid(alpha=0.3)
+    style.legend(block, where="below")
+
+
 __all__ = ["RunData", "load_run", "load_runs", "group_runs", "group_labels", "mean_curve", "convergence_step",
-           "reference_line", "save_figure", "curves_figure", "sub_episode_figure", "CONVERGENCE_FRACTION"]
+           "reference_line", "save_figure", "curves_figure", "sub_episode_figure", "env_blocks", "CONVERGENCE_FRACTION"]

@@ -64,6 +64,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from mamba_edu.envs.rooms import GOAL_REWARD, STEP_REWARD, RoomsLayout
+from mamba_edu.viz import style
+from mamba_edu.viz.style import FONT
+from mamba_edu.training.learner import BeliefProbe
 
 #: algorithms with something to decode: VariBAD's reward decoder or the Dreamer/MAMBA world model
 BELIEF_ALGOS = ("varibad", "varibad-local", "hyperx")
@@ -138,20 +141,30 @@ class RewardTrace:
         return (0.0, 1.0) if self.quantity == "probability" else (STEP_REWARD, GOAL_REWARD)
 
     @property
+    def quantity_label(self) -> str:
+        """What a map's value is, without the note on the colour scale."""
+        return "p(r = +1 | cell, belief)" if self.quantity == "probability" else "predicted reward r̂"
+
+    @property
     def colour_label(self) -> str:
-        name = "p(r = +1 | cell, belief)" if self.quantity == "probability" else "predicted reward r̂"
-        return name + (" (scale fitted to the predictions)" if self.scale is not None else "")
+        """The colour bar's label; says when the scale is fitted (:func:`mamba_edu.viz.style.fitted_label`)."""
+        name = self.quantity_label
+        return style.fitted_label(name, "the predictions") if self.scale is not None else name
 
 
 def fit_scale(traces: Sequence[RewardTrace]) -> list[RewardTrace]:
     """Copies of ``traces`` with one shared colour scale: the smallest and largest value their maps
     predict (a decoder that never predicts more than 0.3 gets the whole colour range, and the colour
     bar's label says so)."""
-    values = np.concatenate([t.maps[np.isfinite(t.maps)] for t in traces])
-    lo, hi = float(values.min()), float(values.max())
-    if hi - lo < 1e-6:
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi = style.fitted_limits(np.concatenate([t.maps[np.isfinite(t.maps)] for t in traces]))
     return [dataclasses.replace(t, scale=(lo, hi)) for t in traces]
+
+
+def fit_scale_by_quantity(traces: Sequence[RewardTrace]) -> list[RewardTrace]:
+    """:func:`fit_scale` over the traces of each quantity (probabilities and rewards get a scale each),
+    in the original order."""
+    by_quantity = {q: iter(fit_scale([t for t in traces if t.quantity == q])) for q in {t.quantity for t in traces}}
+    return [next(by_quantity[t.quantity]) for t in traces]
 
 
 # ----- building traces -----------------------------------------------------------------------------------
@@ -185,33 +198,25 @@ def check_heatmap_run(run: str | Path) -> dict[str, Any]:
 
 def trace_from_learner(learner: Any, algo: str, env_name: str, task: Any = None, seed: int | None = None,
                        greedy: bool | None = None, label: str | None = None) -> RewardTrace:
-    """Roll ``learner`` out once on ``task`` (default: ``sample_tasks(1, seed)``) and decode every belief.
+    """Roll ``learner`` out once on ``task`` (default: ``sample_tasks(1, seed)``) and decode every belief
+    (``learner`` a :class:`~mamba_edu.training.learner.BeliefProbe`: VariBAD, HyperX or a Dreamer/MAMBA).
 
     ``greedy=None`` acts as the run's evaluation does (``cfg.eval_greedy``); the torch RNG is
     seeded with ``seed`` inside a forked RNG state, so the same call gives the same rollout and the
     caller's random stream is untouched.
     """
-    from mamba_edu.agents.dreamer.probe import rooms_reward_map
-    from mamba_edu.agents.ppo.probe import reward_map
     from mamba_edu.envs import make_batched
 
     name = _rooms_name(env_name)
     seed = _default_seed() if seed is None else int(seed)
     cfg = learner.cfg
-    agent = getattr(learner, "agent", learner)
     env = make_batched(name, 1, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
     layout = env.proto.layout
     tasks = [task] if task is not None else env.sample_tasks(1, seed)
     greedy = cfg.eval_greedy if greedy is None else bool(greedy)
-    ro, inside = _rollout_one(learner, algo, env, tasks, seed, greedy)
+    ro, beliefs = _rollout_one(learner, algo, env, tasks, seed, greedy)
     cells = layout.cell_from_obs(np.asarray(ro.obs)[:-1, 0, :2])
-    if hasattr(agent, "wm"):                  # Dreamer / MAMBA: the world model
-        maps = np.stack([rooms_reward_map(agent, {k: v[t] for k, v in inside.items()}, layout, int(cells[t]))
-                         for t in range(len(cells))])
-        quantity = "reward"
-    else:                                     # VariBAD / HyperX: the reward decoder
-        maps = reward_map(learner, inside["mean"][:len(cells), 0], layout=layout)
-        quantity = "reward" if agent.vae.reward_decoder.kind == "deterministic" else "probability"
+    maps, quantity = learner.reward_maps(beliefs, cells, layout)
     env.close()
     sub = np.asarray(ro.sub_episode)[:-1, 0]
     paid = np.zeros(len(cells), dtype=bool)
@@ -224,28 +229,17 @@ def trace_from_learner(learner: Any, algo: str, env_name: str, task: Any = None,
 
 
 def _rollout_one(learner: Any, algo: str, env: Any, tasks: list, seed: int, greedy: bool) -> tuple[Any, dict]:
-    """One rollout of ``learner`` on ``tasks`` (a batched env of that size) with the torch RNG seeded by
-    ``seed`` inside a forked state; returns (rollout, what is inside the agent at every step: the
-    RSSM posterior for Dreamer/MAMBA, the belief for VariBAD/HyperX)."""
-    from mamba_edu.agents.dreamer.probe import rollout_with_latents
-    from mamba_edu.agents.ppo.probe import rollout_with_beliefs
-
-    agent = getattr(learner, "agent", learner)
-    if not (hasattr(agent, "wm") or hasattr(agent, "vae")):
+    """One rollout of ``learner.actor(greedy)`` on ``tasks`` (a batched env of that size) with the torch RNG
+    seeded by ``seed`` inside a forked state; returns (rollout, the learner's belief at every step: the
+    RSSM posterior for Dreamer/MAMBA, the posterior's (μ, log σ²) for VariBAD/HyperX)."""
+    if not isinstance(learner, BeliefProbe):
         raise ValueError(f"{algo}: this agent has no reward decoder or world model to read "
                          f"(valid algorithms: {', '.join(HEATMAP_ALGOS)})")
-    device = getattr(agent, "device", torch.device("cpu"))
+    device = getattr(getattr(learner, "agent", learner), "device", torch.device("cpu"))
     cuda = [device.index or 0] if getattr(device, "type", "cpu") == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
-        if hasattr(agent, "vae"):
-            return rollout_with_beliefs(learner, env, tasks=tasks, seed=seed, greedy=greedy)
-        old = agent.greedy
-        agent.greedy = greedy
-        try:
-            return rollout_with_latents(agent, env, tasks=tasks, seed=seed)
-        finally:
-            agent.greedy = old
+        return learner.rollout_with_beliefs(env, tasks=tasks, seed=seed, greedy=greedy)
 
 
 def median_return_task(run: str | Path, n_tasks: int = 101, seed: int | None = None, which: str = "best",
@@ -345,22 +339,34 @@ def plot_through_time(trace: RewardTrace, ax, steps: Sequence[int] = (), legend:
     ax.set_xlim(-0.5, trace.H - 0.5)
     ax.set_ylim(lo - pad, hi + pad)
     sec = ax.secondary_yaxis("right", functions=(from_axis, to_axis))
-    sec.set_ylabel("state index", color="tab:blue", fontsize=8)
-    sec.tick_params(labelsize=7, colors="tab:blue")
-    ax.set_ylabel(trace.colour_label, color="tab:green", fontsize=8)
-    ax.set_xlabel("time step t", fontsize=8)
-    ax.tick_params(labelsize=7)
+    sec.set_ylabel("state index", color="tab:blue", fontsize=FONT["label"])
+    sec.tick_params(labelsize=FONT["tick"], colors="tab:blue")
+    ax.set_ylabel(trace.quantity_label.replace(" | cell, belief", "") + "\nat agent", color="tab:green",
+                  fontsize=FONT["label"])
+    ax.set_xlabel("time step t", fontsize=FONT["label"])
+    ax.tick_params(labelsize=FONT["tick"])
     # Labels of nearby steps (e.g. t = 100 and 101) go on staggered rows instead of overlapping.
     min_gap, last_on_row = 0.04 * trace.H, []
     for letter, t in zip(_LETTERS, steps):
         row = next((i for i, last in enumerate(last_on_row) if t - last >= min_gap), len(last_on_row))
         last_on_row[row:row + 1] = [t]
-        ax.annotate(f"({letter})", xy=(t, 1.0), xytext=(t, 1.13 + 0.12 * row), xycoords=ax.get_xaxis_transform(),
-                    textcoords=ax.get_xaxis_transform(), ha="center", fontsize=7,
+        ax.annotate(f"({letter})", xy=(t, 1.0), xytext=(t, 1.1 + 0.16 * row), xycoords=ax.get_xaxis_transform(),
+                    textcoords=ax.get_xaxis_transform(), ha="center", fontsize=FONT["annotation"],
                     arrowprops=dict(arrowstyle="->", lw=0.8))
     if legend:
-        ax.legend(loc="upper right", bbox_to_anchor=(1.0, -0.2), ncol=3, fontsize=7, frameon=False)
+        _legend_below(ax)
     return ax
+
+
+def _legend_below(ax) -> None:
+    """The through-time panel's legend in one row under its x label (no renderer needed: the panel's
+    layout is fixed, tick labels and x label in the style's sizes)."""
+    from matplotlib.transforms import offset_copy
+
+    drop = 1.35 * (FONT["tick"] + FONT["label"]) + 3.5 + 3.5 + 4.0 + 2.0   # tick labels, x label, pads (points)
+    fig = ax.get_figure(root=True)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False, borderaxespad=0.0,
+              bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-drop, units="points"), fontsize=FONT["legend"])
 
 
 def _path_xy(trace: RewardTrace, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -389,7 +395,8 @@ def plot_reward_map(trace: RewardTrace, t: int, ax, letter: str | None = None) -
     for i, g in enumerate(trace.goal_cells):
         gx, gy = L.xy(g)
         ax.add_patch(Rectangle((gx - 0.45, gy - 0.45), 0.9, 0.9, fill=False, edgecolor="tab:red", lw=1.3))
-        ax.text(gx + 0.3, gy - 0.22, str(i + 1), color="tab:red", fontsize=6, ha="center", va="center")
+        ax.text(gx, gy, str(i + 1), color="tab:red", fontsize=FONT["annotation"], ha="center", va="center",
+                fontweight="bold", bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.75))
     (past,) = ax.plot([], [], color="tab:blue", lw=1.0, ls=":", alpha=0.45)
     (path,) = ax.plot([], [], color="tab:blue", lw=1.6, alpha=0.9)
     (agent,) = ax.plot([], [], "o", color="tab:blue", ms=5, mec="white", mew=0.8)
@@ -413,39 +420,59 @@ def update_reward_map(artists: dict[str, Any], trace: RewardTrace, t: int) -> No
     prefix = f"({artists['letter']}) " if artists.get("letter") else ""
     # Two short lines: Rooms-1/2 panels are narrow, and one long line ran into the next title.
     artists["ax"].set_title(f"{prefix}t = {t}, sub-episode {int(trace.sub_episode[t]) + 1}\n"
-                            f"r̂ at agent: {trace.current[t]:.2f}", fontsize=7.5)
+                            f"at agent: {trace.current[t]:.2f}", fontsize=FONT["annotation"] + 1)
 
 
-def _map_columns(layout: RoomsLayout, n: int, width_in: float = 11.0) -> int:
-    return int(np.clip(width_in // (0.22 * layout.width + 0.5), 1, n))
+#: smallest size of a grid cell in a map panel, inches (the goal numbers must fit)
+_CELL_IN = 0.2
+
+
+def _map_columns(layout: RoomsLayout, n: int, width_in: float = style.NOTEBOOK_WIDTH) -> int:
+    """Map panels per row at the notebook's width: every cell at least ``_CELL_IN`` wide, titles
+    readable (at most :data:`mamba_edu.viz.style.MAX_COLS`)."""
+    return int(np.clip(width_in // (_CELL_IN * layout.width + 0.4), 1, min(n, style.MAX_COLS)))
 
 
 def _draw_block(fig, trace: RewardTrace, steps: list[int], title: str | None) -> dict[str, Any]:
     """Time panel + map panels + colour bar of one checkpoint on a (sub)figure."""
     ncols = _map_columns(trace.layout, len(steps))
     nrows = -(-len(steps) // ncols)
-    map_h = 0.22 * trace.layout.height + 0.45
-    gs = fig.add_gridspec(1 + nrows, ncols, height_ratios=[2.0] + [map_h] * nrows)
+    gs = fig.add_gridspec(1 + nrows, ncols, height_ratios=[_TIME_H] + [_map_height(trace, ncols)] * nrows)
     ax_t = fig.add_subplot(gs[0, :])
     plot_through_time(trace, ax_t, steps)
     maps = []
     for i, t in enumerate(steps):
         ax = fig.add_subplot(gs[1 + i // ncols, i % ncols])
         maps.append(plot_reward_map(trace, t, ax, letter=_LETTERS[i]))
-    cbar = fig.colorbar(maps[0]["image"], ax=[m["ax"] for m in maps], shrink=0.9, aspect=25, pad=0.01)
-    cbar.set_label(trace.colour_label, fontsize=7)
-    cbar.ax.tick_params(labelsize=6)
+    cbar = map_colorbar(fig, maps[0]["image"], [m["ax"] for m in maps], trace)
     ret = trace.sub_episode_returns
     fig.suptitle(title or f"{trace.label} — {trace.env}, task {trace.task.tolist()}, return {ret.sum():.1f} ("
-                 + " / ".join(f"{r:.1f}" for r in ret) + ")", fontsize=9)
+                 + " / ".join(f"{r:.1f}" for r in ret) + ")", fontsize=FONT["suptitle"])
     return {"time": ax_t, "maps": maps, "colorbar": cbar}
+
+
+def map_colorbar(fig, image, axes, trace: RewardTrace):
+    """The maps' colour bar, horizontal under them, its label saying whether the scale is fitted."""
+    return style.colorbar(image, label=trace.colour_label, ax=axes, orientation="horizontal", location="bottom",
+                          shrink=0.6, aspect=40, pad=0.02)
+
+
+#: inches: the through-time panel; above each map, its two-line title
+_TIME_H, _MAP_TITLE_H = 2.2, 0.55
+
+
+def _map_height(trace: RewardTrace, ncols: int, width_in: float = style.NOTEBOOK_WIDTH) -> float:
+    """Inches for one map at its aspect (its title is a decoration, outside this height)."""
+    L = trace.layout
+    return (width_in - 0.4 - 0.1 * ncols) / ncols * L.height / L.width
 
 
 def _block_size(trace: RewardTrace, n_steps: int) -> tuple[float, float]:
     ncols = _map_columns(trace.layout, n_steps)
     nrows = -(-n_steps // ncols)
-    width = max(11.0, ncols * (0.22 * trace.layout.width + 0.5) + 1.0)
-    return width, 2.6 + nrows * (0.22 * trace.layout.height + 0.75)
+    # time panel + its arrows and legend + maps + colour bar + suptitle
+    height = _TIME_H + 1.4 + nrows * (_map_height(trace, ncols) + _MAP_TITLE_H) + 0.9 + 0.4
+    return style.NOTEBOOK_WIDTH, round(height, 2)
 
 
 def _save(fig: Figure, out: str | Path | None, pdf: bool) -> None:
@@ -469,9 +496,10 @@ def heatmap_figure(source: RewardTrace | str | Path, steps: Sequence[int] | None
     if fitted:
         trace = fit_scale([trace])[0]
     steps = check_steps(trace, steps)
-    fig = Figure(figsize=_block_size(trace, len(steps)), layout="constrained")
-    _draw_block(fig, trace, steps, title)
-    _save(fig, out, pdf)
+    with style.context():
+        fig = Figure(figsize=_block_size(trace, len(steps)), layout="constrained")
+        _draw_block(fig, trace, steps, title)
+        _save(fig, out, pdf)
     return fig
 
 
@@ -491,17 +519,17 @@ def compare_heatmaps(sources: Sequence[RewardTrace | str | Path], steps: Sequenc
         raise ValueError(f"compare_heatmaps needs at least two checkpoints, got {len(sources)}")
     traces = _as_traces(sources, task, seed, which)
     if fitted:
-        by_quantity = {q: iter(fit_scale([t for t in traces if t.quantity == q])) for q in {t.quantity for t in traces}}
-        traces = [next(by_quantity[t.quantity]) for t in traces]
+        traces = fit_scale_by_quantity(traces)
     steps = check_steps(traces[0], steps)
     w, h = _block_size(traces[0], len(steps))
     n = len(traces)
-    fig = Figure(figsize=(w * n, h) if columns else (w, h * n), layout="constrained")
-    subs = fig.subfigures(1, n) if columns else fig.subfigures(n, 1)
-    for sub, trace in zip(np.atleast_1d(subs), traces):
-        _draw_block(sub, trace, steps, title=f"{trace.label} — return {trace.sub_episode_returns.sum():.1f}")
-    first = traces[0]
-    fig.suptitle(title or f"Reward prediction on {first.env}, task {first.task.tolist()}, seed {first.seed}",
-                 fontsize=10)
-    _save(fig, out, pdf)
+    with style.context():
+        fig = Figure(figsize=(w * n, h) if columns else (w, h * n + 0.3), layout="constrained")
+        subs = fig.subfigures(1, n) if columns else fig.subfigures(n, 1)
+        for sub, trace in zip(np.atleast_1d(subs), traces):
+            _draw_block(sub, trace, steps, title=f"{trace.label} — return {trace.sub_episode_returns.sum():.1f}")
+        first = traces[0]
+        fig.suptitle(title or f"Reward prediction on {first.env}, task {first.task.tolist()}, seed {first.seed}",
+                     fontsize=FONT["suptitle"] + 1)
+        _save(fig, out, pdf)
     return fig

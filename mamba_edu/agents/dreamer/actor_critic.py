@@ -54,13 +54,11 @@ class ReturnNormalizer(nn.Module):
     def update(self, returns: torch.Tensor) -> torch.Tensor:
         flat = returns.detach().flatten().float()
         lo, hi = torch.quantile(flat, 0.05), torch.quantile(flat, 0.95)
-        if not bool(self.initialised):
-            self.low.copy_(lo)
-            self.high.copy_(hi)
-            self.initialised.fill_(True)
-        else:
-            self.low.mul_(self.decay).add_((1 - self.decay) * lo)
-            self.high.mul_(self.decay).add_((1 - self.decay) * hi)
+        # torch.where on the flag rather than an `if`: reading it on the host would synchronise with the device
+        d = self.decay
+        self.low.copy_(torch.where(self.initialised, self.low * d + (1 - d) * lo, lo))
+        self.high.copy_(torch.where(self.initialised, self.high * d + (1 - d) * hi, hi))
+        self.initialised.fill_(True)
         return self.scale()
 
     def scale(self) -> torch.Tensor:

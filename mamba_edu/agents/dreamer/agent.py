@@ -6,8 +6,8 @@ Dreamer and MAMBA are the same class; the config decides (paper Sec. 3.3):
   every posterior state of the batch;
 * ``full_context=True`` (MAMBA): whole meta-episode prefixes of length H' (horizon schedule),
   loss on L sampled indices per sequence, imagination from ``imag_starts`` sampled posterior
-  states per sequence; ``context`` picks a cheaper way to the same context (issue #10,
-  :mod:`mamba_edu.agents.dreamer.context`).
+  states per sequence; ``context`` picks a cheaper way to the same context (a no-gradient prefix
+  or stored states with a burn-in, :mod:`mamba_edu.agents.dreamer.context`).
 
 The agent is a :class:`mamba_edu.rollout.BatchPolicy` (``reset``/``act``) and exposes its latent
 state during rollouts (``self.state``) for figures and notebooks.
@@ -25,8 +25,10 @@ from torch.profiler import record_function
 
 from mamba_edu.agents.dreamer.actor_critic import ActorCritic
 from mamba_edu.agents.dreamer.config import DreamerConfig
-from mamba_edu.agents.dreamer.context import ContextSampler
+from mamba_edu.agents.dreamer.context import make_context
 from mamba_edu.agents.dreamer.replay import Replay
+from mamba_edu.agents.dreamer.time_major import gather_time
+from mamba_edu.agents.dreamer.update_metrics import UpdateMetrics
 from mamba_edu.agents.dreamer.world_model import WorldModel
 from mamba_edu.training.device import pick_device
 from mamba_edu.training.errors import NonFiniteLossError, check_finite  # noqa: F401 (re-exported)
@@ -58,7 +60,11 @@ class DreamerAgent:
         self.wm_opt = torch.optim.Adam(self.wm.parameters(), lr=cfg.model_lr, eps=1e-8)
         self.actor_opt = torch.optim.Adam(self.ac.actor.parameters(), lr=cfg.actor_lr, eps=1e-5)
         self.critic_opt = torch.optim.Adam(self.ac.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
-        self.context = ContextSampler(cfg, self.wm, self._batch_to_torch, self.device)
+        self.context = make_context(cfg, self.wm, self._batch_to_torch, self.device)
+        # fp16 scales the losses so small gradients do not underflow (bf16 has float32's range: no scaler)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
+        if cfg.compile:
+            self.wm.rssm.compile_steps()
         self.updates = 0
         self.state: dict[str, torch.Tensor] | None = None
         self.prev_action: torch.Tensor | None = None
@@ -128,70 +134,97 @@ class DreamerAgent:
         if self.cfg.full_context and T > self.cfg.imag_starts:
             gen = torch.Generator(device="cpu").manual_seed(int(self.updates) * 7919 + self.cfg.seed)
             idx = torch.randint(0, T, (self.cfg.imag_starts, B), generator=gen).to(self.device)
-            cols = torch.arange(B, device=self.device).expand_as(idx)
-            post = {k: v[idx, cols] for k, v in post.items()}
+            post = gather_time(post, idx)
         return {k: v.reshape(-1, *v.shape[2:]) for k, v in post.items()}
 
     def _autocast(self):
-        """Mixed precision for the forward passes of an update (``cfg.precision``; weights and optimiser
-        states stay float32, the backward pass follows the forward's dtypes)."""
+        """Mixed precision for the forward passes of an update (``cfg.precision``, on the agent's device type;
+        weights and optimiser states stay float32, the backward pass follows the forward's dtypes)."""
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.precision)
         return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
-    def _check_finite(self, name: str, value: torch.Tensor) -> None:
-        check_finite(f"loss '{name}'", value, f"update {self.updates}")
+    def _check_finite(self, checked: dict[str, torch.Tensor]) -> None:
+        """The update's one host synchronisation: copy the values of ``checked`` ({what: one-element tensor},
+        the losses and gradient norms) to the host in one transfer and raise :class:`NonFiniteError
+        <mamba_edu.training.errors.NonFiniteError>` naming the first that is NaN or infinite. Checking every
+        value where it is computed would wait for the device six times per update instead."""
+        values = torch.stack([v.detach().reshape(()).float() for v in checked.values()]).tolist()
+        for what, value in zip(checked, values):
+            if not math.isfinite(value):
+                raise NonFiniteLossError(f"non-finite {what} ({value}) at update {self.updates}; training stopped")
 
-    def _step(self, opt: torch.optim.Optimizer, params, clip: float, name: str) -> torch.Tensor:
-        """Clip the gradients and step, unless their norm is NaN or infinite: then training stops before
-        the optimiser could write non-finite weights."""
+    def _step(self, opt: torch.optim.Optimizer, params, clip: float) -> torch.Tensor:
+        """Clip the gradients and step without waiting for the device; returns the gradient norm.
+
+        Non-finite gradients never reach the weights: where the norm is NaN or infinite every gradient is
+        zeroed first (the optimiser then writes finite values), and the update's :meth:`_check_finite` stops
+        training, so the last good checkpoint stays the latest. With fp16 the gradient scaler unscales the
+        gradients first and skips the step on an overflow (the scaler reads its flag on the host)."""
+        params = list(params)
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(opt)
         norm = nn.utils.clip_grad_norm_(params, clip)
-        check_finite(f"gradient norm of '{name}'", norm, f"update {self.updates}")
+        if self.scaler.is_enabled():
+            self.scaler.step(opt)
+            return norm
+        bad = ~torch.isfinite(norm)
+        for p in params:
+            if p.grad is not None:
+                p.grad.masked_fill_(bad, 0.0)
         opt.step()
         return norm
 
-    def train_step(self, replay: Replay, env_steps: int) -> dict[str, float]:
-        """One update of the world model, then of actor and critic in imagination.
+    def train_step(self, replay: Replay, env_steps: int) -> UpdateMetrics:
+        """One update of the world model, then of actor and critic in imagination; returns its metrics
+        (name → float, copied from the device only when first read: :class:`UpdateMetrics`).
 
-        Each phase is a ``torch.profiler`` range named ``update/...`` (free when no profiler runs;
-        ``benchmarks/profile_update.py`` reads them).
+        The update reads one thing on the host: after the three optimiser steps, whether its losses and
+        gradient norms are finite (:meth:`_check_finite`; :meth:`_step` keeps non-finite gradients from the
+        weights until then). Each phase is a ``torch.profiler`` range named ``update/...`` (free when no
+        profiler runs; ``benchmarks/profile_update.py`` reads them).
         """
-        cfg = self.cfg
+        cfg, scaler = self.cfg, self.scaler
         with record_function("update/sample"):
             cb = self.context.sample(replay, env_steps, self.updates)
         with record_function("update/wm_forward"), self._autocast():
             wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start, cb.weights)
-        self._check_finite("world_model", wm_loss)
         with record_function("update/wm_backward"):
             self.wm_opt.zero_grad(set_to_none=True)
-            wm_loss.backward()
+            scaler.scale(wm_loss).backward()
         with record_function("update/wm_optimizer"):
-            metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip,
-                                                     "world_model")
+            metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip)
         with record_function("update/context_bookkeeping"):
             self.context.after_update(replay, cb, post, self.updates)
 
         with record_function("update/imagination"), self._autocast():
             start = self._imagination_starts({k: v.detach() for k, v in post.items()})
             actor_loss, critic_loss, ac_metrics = self.ac.losses(self.wm, start)
-        self._check_finite("actor", actor_loss)
-        self._check_finite("critic", critic_loss)
         with record_function("update/ac_backward"):
             self.actor_opt.zero_grad(set_to_none=True)
             self.critic_opt.zero_grad(set_to_none=True)
             actor_params = list(self.ac.actor.parameters())
             critic_params = list(self.ac.critic.parameters())
-            actor_loss.backward(inputs=actor_params, retain_graph=True)
-            critic_loss.backward(inputs=critic_params)
+            scaler.scale(actor_loss).backward(inputs=actor_params, retain_graph=True)
+            scaler.scale(critic_loss).backward(inputs=critic_params)
         with record_function("update/ac_optimizer"):
-            metrics["grad/actor"] = self._step(self.actor_opt, actor_params, cfg.ac_grad_clip, "actor")
-            metrics["grad/critic"] = self._step(self.critic_opt, critic_params, cfg.ac_grad_clip, "critic")
+            metrics["grad/actor"] = self._step(self.actor_opt, actor_params, cfg.ac_grad_clip)
+            metrics["grad/critic"] = self._step(self.critic_opt, critic_params, cfg.ac_grad_clip)
+            scaler.update()
             self.ac.update_slow_critic()
+        with record_function("update/finite_check"):
+            checked = {"loss 'world_model'": wm_loss, "gradient norm of 'world_model'": metrics["grad/world_model"],
+                       "loss 'actor'": actor_loss, "loss 'critic'": critic_loss,
+                       "gradient norm of 'actor'": metrics["grad/actor"],
+                       "gradient norm of 'critic'": metrics["grad/critic"]}
+            if scaler.is_enabled():     # fp16: an overflowing gradient is the scaler's (a skipped step), not an error
+                checked = {k: v for k, v in checked.items() if not k.startswith("gradient")}
+            self._check_finite(checked)
         self.updates += 1
         metrics.update(ac_metrics)
         metrics["charts/wm_prefix"] = cb.prefix
         metrics.update(cb.metrics)
         metrics["losses/world_model"] = metrics.pop("wm/total")
-        return {k: float(v) for k, v in metrics.items()}
+        return UpdateMetrics(metrics)
 
     # ----- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

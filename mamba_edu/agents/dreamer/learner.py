@@ -1,9 +1,12 @@
 """DreamerLearner: connects :class:`DreamerAgent` to the shared training loop.
 
-It records the batched environment's transitions into whole meta-episodes (the replay's
-DreamerV3 convention), acts randomly during prefill, and runs the updates that have fallen due
+It implements :class:`mamba_edu.training.learner.Learner`: it records the batched environment's
+transitions into whole meta-episodes (the replay's DreamerV3 convention; MAMBA trains on them from
+step 0, paper Sec. 3.3), acts randomly during prefill, and runs the updates that have fallen due
 (``updates_per_step``) after each environment step, or after each collected batch
-(``update_after_collection``, the authors' loop).
+(``update_after_collection``, the authors' loop). It is also a
+:class:`~mamba_edu.training.learner.BeliefProbe`: the RSSM posterior is its belief (Sec. 3.1), and the
+world model imagines its way to every cell of Rooms-N to decode it into rewards (Fig. 2).
 """
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from mamba_edu.agents.dreamer.agent import DreamerAgent
+from mamba_edu.agents.dreamer.agent import DreamerActor, DreamerAgent
 from mamba_edu.agents.dreamer.config import DreamerConfig
 from mamba_edu.agents.dreamer.replay import Replay
 
 
 class DreamerLearner:
+    """MAMBA, Dreamer-Tune and Dreamer-Vanilla (the config decides) as a learner of the shared loop."""
+
     def __init__(self, cfg: DreamerConfig, obs_space, action_space, H: int) -> None:
         self.cfg = cfg
         self.agent = DreamerAgent(cfg, obs_space, action_space, H)
@@ -75,10 +80,36 @@ class DreamerLearner:
             metrics = self.agent.train_step(self.replay, env_steps)
         return metrics
 
-    def eval_policy(self):
+    @property
+    def updates(self) -> int:
+        """Train steps so far (each: one world-model and one actor-critic update)."""
+        return self.agent.updates
+
+    def actor(self, greedy: bool) -> DreamerActor:
+        """The agent as a policy taking the mode (``greedy``) or sampling; ``agent.greedy`` is untouched."""
+        return self.agent.actor(greedy)
+
+    def eval_policy(self) -> DreamerActor:
         """The policy evaluation runs: the mode with ``eval_greedy`` (the authors' protocol), else samples.
         Training keeps sampling whatever evaluation does."""
-        return self.agent.actor(self.cfg.eval_greedy)
+        return self.actor(self.cfg.eval_greedy)
+
+    # ----- looking inside (the Fig. 2 heatmaps) --------------------------------------------------------
+    def rollout_with_beliefs(self, env: Any, tasks: list | None = None, seed: int | None = None,
+                             greedy: bool = True):
+        """(rollout, RSSM posterior before each action: tensors of shape (H, B, ...)) of ``actor(greedy)``."""
+        from mamba_edu.agents.dreamer.probe import rollout_with_latents
+
+        return rollout_with_latents(_ActorShowingBelief(self.agent, greedy), env, tasks=tasks, seed=seed)
+
+    def reward_maps(self, beliefs: dict[str, Any], cells: np.ndarray, layout: Any) -> tuple[np.ndarray, str]:
+        """The world model's predicted reward at every cell, imagined from each step's posterior
+        (:func:`mamba_edu.agents.dreamer.probe.rooms_reward_map`)."""
+        from mamba_edu.agents.dreamer.probe import rooms_reward_map
+
+        maps = [rooms_reward_map(self.agent, {k: v[t] for k, v in beliefs.items()}, layout, int(cells[t]))
+                for t in range(len(cells))]
+        return np.stack(maps), "reward"
 
     # ----- state -------------------------------------------------------------------------------
     def state_dict(self, with_replay: bool = True) -> dict[str, Any]:
@@ -93,3 +124,20 @@ class DreamerLearner:
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
 
+
+class _ActorShowingBelief:
+    """``agent.actor(greedy)`` that also shows the agent's posterior state, which
+    :func:`~mamba_edu.agents.dreamer.probe.rollout_with_latents` records after every action."""
+
+    def __init__(self, agent: DreamerAgent, greedy: bool) -> None:
+        self._agent, self._actor = agent, agent.actor(greedy)
+
+    def reset(self, num_envs: int) -> None:
+        self._actor.reset(num_envs)
+
+    def act(self, obs: Any) -> np.ndarray:
+        return self._actor.act(obs)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._agent.state

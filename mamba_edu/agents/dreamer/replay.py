@@ -4,25 +4,31 @@ A stored meta-episode has H+1 steps (the first observation, then one per transit
 DreamerV3 convention: at step t we keep the observation o_t, the action a_{t−1} that led to it
 (zeros at t = 0), the reward r_t received on arriving and whether o_t is terminal.
 
-Samplers (each returns batch-major numpy arrays):
+Samplers (each returns batch-major numpy arrays; each draws its meta-episodes with
+:meth:`Replay.pick` unless given ``slots``, so a caller that wants to know which meta-episodes a
+batch holds draws them first and passes them in):
 
 * :meth:`Replay.sample_windows` — Dreamer: B random windows of L consecutive steps starting
   anywhere; the RSSM starts each window from its initial state, so what happened before the
   window is lost (the paper's *encoding context* problem, Sec. 3.1).
 * :meth:`Replay.sample_full_context` — MAMBA: B meta-episodes from step 0, cut to the
   horizon-schedule prefix H', plus L loss indices per sequence drawn uniformly from [0, H').
-* :meth:`Replay.sample_prefix_windows` — no-grad prefix (issue #10): like the full-context
-  sampler, plus one window start per sequence; the prefix before it is encoded without autograd.
-* :meth:`Replay.sample_stored_windows` — stored-state burn-in (R2D2-style): windows of L steps
-  that weight every step of the meta-episode equally, each preceded by a no-gradient burn-in
-  that starts from the posterior state stored for that meta-episode
-  (:meth:`Replay.enable_state_store`), so the window still sees the meta-episode's whole past.
+* :meth:`Replay.sample_prefix_windows` — no-gradient prefix: like the full-context sampler, plus
+  one window start per sequence; the prefix before it is encoded without autograd.
+* :meth:`Replay.sample_burn_in_windows` — stored-state burn-in (R2D2-style): windows of L steps
+  that weight every step of the meta-episode equally, each preceded by the steps of a
+  no-gradient burn-in from a checkpoint step (a multiple of the stride), where the context
+  strategy keeps a stored posterior state (:class:`mamba_edu.agents.dreamer.context.StoredStates`).
 * :func:`wm_horizon` — the horizon schedule: H' grows linearly from ``initial`` to H over N_WM
   env steps.
+
+The replay holds only episodes. Per-episode data that others keep beside them (the stored
+posterior states) is *attached* (:meth:`Replay.attach`): the replay tells it when a slot gets a new
+meta-episode and saves and restores it with its own state, under the attachment's name.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,6 +39,19 @@ def wm_horizon(env_steps: int, full_length: int, initial: int, schedule_steps: i
         return full_length
     frac = min(1.0, env_steps / schedule_steps)
     return int(min(full_length, round(initial + frac * (full_length - initial))))
+
+
+class EpisodeAttachment(Protocol):
+    """Per-slot data kept beside the replay's episodes (see :meth:`Replay.attach`)."""
+
+    def episodes_replaced(self, slots: np.ndarray) -> None:
+        """Slots ``slots`` now hold new meta-episodes: what was kept for the old ones is void."""
+
+    def state_dict(self, size: int) -> dict[str, Any]:
+        """The data of slots [0, size) for a checkpoint."""
+
+    def load_state_dict(self, state: dict[str, Any], size: int) -> None:
+        """Restore :meth:`state_dict`'s output into slots [0, size)."""
 
 
 class Replay:
@@ -53,9 +72,8 @@ class Replay:
         self.size = 0      # stored episodes
         self.next = 0      # slot of the next insert
         self.episodes_added = 0
-        self.rng = np.random.default_rng(seed)
-        self.states: dict[str, np.ndarray] = {}
-        self.stride = 0
+        self.rng = np.random.default_rng(seed)   # every sampler draws from it; saved with the replay
+        self.attached: dict[str, EpisodeAttachment] = {}
 
     def __len__(self) -> int:
         return self.size
@@ -71,105 +89,95 @@ class Replay:
         for i in range(n):
             for k in self.data:
                 self.data[k][self.next] = episodes[k][i]
-            if self.states:
-                self.states["version"][self.next] = -1
             slots.append(self.next)
             self.next = (self.next + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
             self.episodes_added += 1
-        return np.asarray(slots, dtype=np.int64)
+        slots = np.asarray(slots, dtype=np.int64)
+        for attachment in self.attached.values():
+            attachment.episodes_replaced(slots)
+        return slots
 
-    def sample_prefix_windows(self, batch: int, length: int, prefix: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """No-grad prefix (issue #10): B episodes from step 0 cut to ``prefix``, and (B,) window starts
-        s uniform in [0, prefix − length] (the window is [s, s + length))."""
+    def attach(self, name: str, attachment: EpisodeAttachment) -> None:
+        """Keep ``attachment`` beside the episodes: it hears of every slot :meth:`add` overwrites, and
+        :meth:`state_dict` saves it under ``name`` (replacing any attachment of that name)."""
+        self.attached[name] = attachment
+
+    def pick(self, batch: int) -> np.ndarray:
+        """Draw ``batch`` stored meta-episodes uniformly, with replacement, from :attr:`rng`: their slots (B,)."""
+        if self.size == 0:
+            raise RuntimeError("replay is empty: collect data before sampling")
+        return self.rng.integers(0, self.size, size=batch)
+
+    def _slots(self, batch: int, slots: np.ndarray | None) -> np.ndarray:
+        return self.pick(batch) if slots is None else np.asarray(slots, dtype=np.int64)
+
+    def sample_windows(self, batch: int, length: int, slots: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Dreamer: B windows of ``length`` consecutive steps (batch-major), from meta-episodes ``slots``
+        (default: :meth:`pick`)."""
+        length = min(length, self.length)
+        eps = self._slots(batch, slots)
+        starts = self.rng.integers(0, self.length - length + 1, size=len(eps))
+        idx = starts[:, None] + np.arange(length)[None]
+        return {k: v[eps[:, None], idx] for k, v in self.data.items()}
+
+    def sample_full_context(self, batch: int, n_indices: int, prefix: int,
+                            slots: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """MAMBA: B episodes from step 0 cut to ``prefix`` steps, and (B, L) loss indices in [0, prefix)."""
+        prefix = int(min(max(prefix, 1), self.length))
+        eps = self._slots(batch, slots)
+        seqs = {k: v[eps, :prefix] for k, v in self.data.items()}
+        indices = self.rng.integers(0, prefix, size=(len(eps), n_indices))
+        return seqs, indices
+
+    def sample_prefix_windows(self, batch: int, length: int, prefix: int,
+                              slots: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """No-gradient prefix: B episodes from step 0 cut to ``prefix``, and (B,) window starts s uniform
+        in [0, prefix − length] (the window is [s, s + length))."""
         prefix = int(min(max(prefix, 1), self.length))
         length = min(length, prefix)
-        eps = self._pick(batch)
+        eps = self._slots(batch, slots)
         seqs = {k: v[eps, :prefix] for k, v in self.data.items()}
-        return seqs, self.rng.integers(0, prefix - length + 1, size=batch)
+        return seqs, self.rng.integers(0, prefix - length + 1, size=len(eps))
 
-    # ----- stored posterior states (issue #10) ------------------------------------------------
-    def enable_state_store(self, stride: int, deter: int, stoch: int) -> None:
-        """Keep, per stored meta-episode, the posterior state entering every ``stride``-th step.
-
-        Checkpoint j holds the RSSM state after observing step j·stride − 1 (deterministic part
-        and the sampled class of each categorical), and the update count that wrote it
-        (``version``; −1 = never written). Checkpoint 0 is the learned initial state and is
-        not stored.
-        """
-        self.stride = int(stride)
-        n_ckpt = (self.length + self.stride - 1) // self.stride
-        self.states = {
-            "deter": np.zeros((self.capacity, n_ckpt, deter), np.float32),
-            "stoch": np.zeros((self.capacity, n_ckpt, stoch), np.uint8),
-            "version": np.full((self.capacity, n_ckpt), -1, np.int64),
-        }
-
-    def write_states(self, slots: np.ndarray, ckpt: np.ndarray, deter: np.ndarray, stoch_idx: np.ndarray,
-                     version: int) -> None:
-        """Store checkpoint states: ``slots``, ``ckpt`` (n,), ``deter`` (n, D), ``stoch_idx`` (n, S)."""
-        self.states["deter"][slots, ckpt] = deter
-        self.states["stoch"][slots, ckpt] = stoch_idx
-        self.states["version"][slots, ckpt] = version
-
-    def sample_stored_windows(self, batch: int, length: int, burn_in: int, prefix: int) -> dict[str, Any]:
-        """Stored-state burn-in: B windows of ``length`` steps, each after a burn-in from a stored state.
+    def sample_burn_in_windows(self, batch: int, length: int, burn_in: int, stride: int, prefix: int,
+                               slots: np.ndarray | None = None) -> dict[str, Any]:
+        """Stored-state burn-in: B windows of ``length`` steps, each after a burn-in from a checkpoint step.
 
         Every step of the prefix H' (``prefix``) is trained on equally often: a start s is drawn
         uniformly from [−(L−1), H'−1], the window [s, s+L) is shifted into the prefix
         (w = clip(s, 0, H'−L)) and only its steps inside [s, s+L) carry loss (``weights``), so each
         step t lies in the weighted part for exactly L of the H'+L−1 draws.
 
-        The burn-in starts at the last checkpoint at least ``burn_in`` steps before w
+        The burn-in starts at the last checkpoint step at least ``burn_in`` steps before w
         (c = stride·⌊(w − burn_in)/stride⌋; c ≤ 0: the initial state at step 0), so it is
         b = w − max(c, 0) ∈ [0, burn_in + stride − 1] steps long. Rows are aligned on the longest
         possible burn-in: the data covers steps [w − B_max, w + L) (steps before 0 repeat step 0),
         and ``insert`` = B_max − b is the burn-in step at which the row's start state enters.
+
+        Returns ``seqs`` (B, B_max + L, ...), ``slots`` (B,), ``window_start`` w, ``start`` c,
+        ``insert``, ``burn_in`` B_max and ``weights`` (B, L).
         """
         prefix = int(min(max(prefix, 1), self.length))
         length = min(length, prefix)
-        eps = self._pick(batch)
-        s = self.rng.integers(-(length - 1), prefix, size=batch)
+        eps = self._slots(batch, slots)
+        s = self.rng.integers(-(length - 1), prefix, size=len(eps))
         w = np.clip(s, 0, prefix - length)
         offsets = w[:, None] + np.arange(length)[None]
         weights = ((offsets >= s[:, None]) & (offsets < s[:, None] + length)).astype(np.float32)
-        c = (w - burn_in) // self.stride * self.stride
-        b_max = burn_in + self.stride - 1
+        c = (w - burn_in) // stride * stride
+        b_max = burn_in + stride - 1
         idx = np.clip(w[:, None] + np.arange(-b_max, length)[None], 0, None)
         seqs = {k: v[eps[:, None], idx] for k, v in self.data.items()}
-        j = np.clip(c // self.stride, 0, None)
-        return {"seqs": seqs, "window_start": w, "start": c, "insert": b_max - (w - np.maximum(c, 0)),
-                "burn_in": b_max, "weights": weights, "slots": eps,
-                "deter": self.states["deter"][eps, j], "stoch": self.states["stoch"][eps, j],
-                "version": np.where(c > 0, self.states["version"][eps, j], -2)}
-
-    def _pick(self, batch: int) -> np.ndarray:
-        if self.size == 0:
-            raise RuntimeError("replay is empty: collect data before sampling")
-        return self.rng.integers(0, self.size, size=batch)
-
-    def sample_windows(self, batch: int, length: int) -> dict[str, np.ndarray]:
-        """Dreamer: B windows of ``length`` consecutive steps (batch-major)."""
-        length = min(length, self.length)
-        eps = self._pick(batch)
-        starts = self.rng.integers(0, self.length - length + 1, size=batch)
-        idx = starts[:, None] + np.arange(length)[None]
-        return {k: v[eps[:, None], idx] for k, v in self.data.items()}
-
-    def sample_full_context(self, batch: int, n_indices: int, prefix: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """MAMBA: B episodes from step 0 cut to ``prefix`` steps, and (B, L) loss indices in [0, prefix)."""
-        prefix = int(min(max(prefix, 1), self.length))
-        eps = self._pick(batch)
-        seqs = {k: v[eps, :prefix] for k, v in self.data.items()}
-        indices = self.rng.integers(0, prefix, size=(batch, n_indices))
-        return seqs, indices
+        return {"seqs": seqs, "slots": eps, "window_start": w, "start": c, "insert": b_max - (w - np.maximum(c, 0)),
+                "burn_in": b_max, "weights": weights}
 
     # ----- checkpointing ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         state = {"data": {k: v[: self.size] for k, v in self.data.items()}, "size": self.size, "next": self.next,
                  "episodes_added": self.episodes_added, "rng": self.rng.bit_generator.state}
-        if self.states:
-            state["states"] = {k: v[: self.size] for k, v in self.states.items()}
+        for name, attachment in self.attached.items():
+            state[name] = attachment.state_dict(self.size)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -180,8 +188,8 @@ class Replay:
             if k not in self.data:
                 raise ValueError(f"replay checkpoint has unknown key {k!r}")
             self.data[k][:size] = np.asarray(v)
-        if self.states and "states" in state:
-            for k, v in state["states"].items():
-                self.states[k][:size] = np.asarray(v)
+        for name, attachment in self.attached.items():
+            if name in state:
+                attachment.load_state_dict(state[name], size)
         self.size, self.next, self.episodes_added = size, int(state["next"]), int(state["episodes_added"])
         self.rng.bit_generator.state = state["rng"]

@@ -8,11 +8,12 @@ State s_t = (h_t, z_t): a deterministic GRU state h_t (``deter``) and a stochast
 
 This is the "belief encoder" of paper Sec. 3.1: h_t summarises the whole history.
 
-Speed (issue #10 starts here): the posterior loop precomputes everything that does not depend
+Speed: the posterior loop precomputes everything that does not depend
 on the recurrence — the action part of the GRU input and the embedding part of the posterior
 MLP — as one batched matrix product over all time steps, and computes the prior logits for all
 steps after the loop (the loop only needs the posterior). Only the GRU and the posterior head's
-deter part run step by step.
+deter part run step by step. With ``cfg.compile`` that posterior step (:func:`posterior_step`) and
+imagination's prior step (:func:`prior_step`) are ``torch.compile``-d (:meth:`RSSM.compile_steps`).
 """
 from __future__ import annotations
 
@@ -43,7 +44,31 @@ class LayerNormGRUCell(nn.Module):
         return update * cand + (1 - update) * h
 
 
+def posterior_step(rssm: "RSSM", deter: torch.Tensor, stoch: torch.Tensor, act_part: torch.Tensor,
+                   emb_part: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of the posterior pass (:meth:`RSSM.observe`'s loop body): (deter, stoch, logits) of step t from
+    step t − 1's ``deter``/``stoch``, step t's precomputed action part ``act_part`` and embedding part
+    ``emb_part``, and its Gumbel ``noise``. No randomness inside: the unit :meth:`RSSM.compile_steps` compiles."""
+    deter = rssm._gru_step(stoch, act_part, deter)
+    x = nn.functional.silu(rssm.post_norm(rssm.post_h(deter) + emb_part))
+    logits = rssm._logits(rssm.post_out(x))
+    return deter, onehot_straight_through(logits, True, noise), logits
+
+
+def prior_step(rssm: "RSSM", stoch: torch.Tensor, action: torch.Tensor,
+               deter: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The deterministic part of a prior (imagination) step: (deter, prior logits) from the previous
+    state's ``stoch``/``deter`` and the ``action``; :meth:`RSSM.img_step` samples the latent outside it."""
+    deter = rssm._gru_step(stoch, rssm.img_in_a(action), deter)
+    return deter, rssm.prior_logits(deter)
+
+
 class RSSM(nn.Module):
+    #: the per-step functions the loops call as ``fn(self, ...)``; :meth:`compile_steps` replaces them on one
+    #: module by compiled ones (plain attributes, so the module's ``state_dict`` keys never change)
+    _posterior_fn = staticmethod(posterior_step)
+    _prior_fn = staticmethod(prior_step)
+
     def __init__(self, embed: int, action_dim: int, deter: int, hidden: int, stoch: int, classes: int,
                  unimix: float = 0.01) -> None:
         super().__init__()
@@ -85,6 +110,13 @@ class RSSM(nn.Module):
     def prior_logits(self, deter: torch.Tensor) -> torch.Tensor:
         return self._logits(self.prior_net(deter))
 
+    def compile_steps(self, **options) -> None:
+        """``torch.compile`` (with ``options``, e.g. ``backend="aot_eager"``) the posterior and prior step
+        functions for this module (``cfg.compile``); the loops around them, their noise and the policy's
+        samples stay eager. Compiled functions are plain attributes: the ``state_dict`` is unchanged."""
+        self._posterior_fn = torch.compile(posterior_step, **options)
+        self._prior_fn = torch.compile(prior_step, **options)
+
     # ----- one step ------------------------------------------------------------------------------
     def _gru_step(self, stoch: torch.Tensor, action_part: torch.Tensor, deter: torch.Tensor) -> torch.Tensor:
         x = self.img_in_z(stoch.reshape(*stoch.shape[:-2], -1)) + action_part
@@ -93,8 +125,7 @@ class RSSM(nn.Module):
 
     def img_step(self, state: State, action: torch.Tensor, sample: bool = True) -> State:
         """Prior step: imagine the next state from the current state and an action."""
-        deter = self._gru_step(state["stoch"], self.img_in_a(action), state["deter"])
-        logits = self.prior_logits(deter)
+        deter, logits = self._prior_fn(self, state["stoch"], action, state["deter"])
         return {"deter": deter, "stoch": onehot_straight_through(logits, sample), "logits": logits}
 
     def obs_step(self, state: State, prev_action: torch.Tensor, embed: torch.Tensor, sample: bool = True,
@@ -120,14 +151,13 @@ class RSSM(nn.Module):
             noise = gumbel_noise((T, B, self.stoch, self.classes), embed.device, embed.dtype)
         act_part = self.img_in_a(prev_action)          # (T, B, hidden), precomputed
         emb_part = self.post_e(embed)                  # (T, B, hidden), precomputed
-        deter, stoch = state["deter"], state["stoch"]
+        # contiguous: the initial state is an expanded view, and compiled steps would compile once more for it
+        deter, stoch = state["deter"].contiguous(), state["stoch"].contiguous()
         deters, stochs, logits_all = [], [], []
         with record_function("rssm/observe_loop"):
+            step = self._posterior_fn
             for t in range(T):
-                deter = self._gru_step(stoch, act_part[t], deter)
-                x = nn.functional.silu(self.post_norm(self.post_h(deter) + emb_part[t]))
-                logits = self._logits(self.post_out(x))
-                stoch = onehot_straight_through(logits, True, noise[t])
+                deter, stoch, logits = step(self, deter, stoch, act_part[t], emb_part[t], noise[t])
                 deters.append(deter)
                 stochs.append(stoch)
                 logits_all.append(logits)

@@ -12,7 +12,7 @@ for continue) plus KL balancing (0.5·dyn + 0.1·rep, free bits 1 nat).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -21,6 +21,19 @@ from mamba_edu.agents.dreamer.distributions import TwoHot, symlog
 from mamba_edu.agents.dreamer.networks import (ConvDecoder, ConvEncoder, dreamerv3_init, mlp, set_layer_norm_eps,
                                                zero_init_last)
 from mamba_edu.agents.dreamer.rssm import RSSM, State, kl_balance
+from mamba_edu.agents.dreamer.time_major import gather_time
+
+#: Where the Gumbel noise behind the posterior's latent samples comes from: ``noise(shape, device, dtype)``
+#: returns a tensor of that shape (default :func:`~mamba_edu.agents.dreamer.distributions.gumbel_noise`,
+#: fresh samples from torch's global RNG).
+NoiseFn = Callable[..., torch.Tensor]
+
+
+def zero_noise(shape, device=None, dtype=torch.float32) -> torch.Tensor:
+    """A :data:`NoiseFn` of zero noise: every latent takes its most likely class (the mode) instead
+    of a sample, so two posterior passes over the same data agree exactly. For tests and analyses that
+    compare passes (e.g. a window's states with a full unroll's)."""
+    return torch.zeros(shape, device=device, dtype=dtype)
 
 
 class Encoder(nn.Module):
@@ -76,30 +89,31 @@ class WorldModel(nn.Module):
     def cont(self, feat: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.cont_head(feat).squeeze(-1))
 
-    def observe(self, batch: dict[str, Any], start: State | None = None) -> State:
-        """Posterior states of a batch of sequences (time-major tensors), from ``start`` (default: initial)."""
+    def observe(self, batch: dict[str, Any], start: State | None = None, noise: NoiseFn | None = None) -> State:
+        """Posterior states of a batch of sequences (time-major tensors), from ``start`` (default: initial).
+
+        ``noise`` draws the latent samples' Gumbel noise, (T, B, stoch, classes) in one call (default:
+        fresh samples; :func:`zero_noise` takes every latent's mode)."""
         embed = self.encoder(batch["obs"])
-        return self.rssm.observe(embed, batch["prev_action"], start)
+        eps = None if noise is None else noise((*embed.shape[:2], self.rssm.stoch, self.rssm.classes),
+                                               embed.device, embed.dtype)
+        return self.rssm.observe(embed, batch["prev_action"], start, eps)
 
     def loss(self, batch: dict[str, Any], indices: torch.Tensor | None = None, start: State | None = None,
-             weights: torch.Tensor | None = None) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
+             weights: torch.Tensor | None = None,
+             noise: NoiseFn | None = None) -> tuple[torch.Tensor, State, dict[str, torch.Tensor]]:
         """World-model loss of a time-major batch; returns (loss, posterior states, metrics).
 
         ``indices`` (L, B) selects the steps the prediction losses are taken at (MAMBA); ``None`` uses
         all. With ``cfg.kl_all_steps`` the KL terms still cover every unrolled step (the authors' code).
         ``start`` is the RSSM state entering the first step (a window's context), default initial.
         ``weights`` (T, B) weighs each step's terms (a weighted mean; stored-state windows), default 1.
+        ``noise``: the latent samples' noise source (:meth:`observe`).
         """
-        post = self.observe(batch, start)
+        post = self.observe(batch, start, noise)
         if indices is not None:
-            cols = torch.arange(indices.shape[1], device=indices.device).expand_as(indices)
-
-            def take(x):
-                return x[indices, cols]
-
-            sel = {k: take(v) for k, v in post.items()}
-            obs = {k: take(v) for k, v in batch["obs"].items()} if isinstance(batch["obs"], dict) else take(batch["obs"])
-            reward, term = take(batch["reward"]), take(batch["terminal"])
+            sel, obs = gather_time(post, indices), gather_time(batch["obs"], indices)
+            reward, term = gather_time(batch["reward"], indices), gather_time(batch["terminal"], indices)
         else:
             sel, obs, reward, term = post, batch["obs"], batch["reward"], batch["terminal"]
         feat = self.rssm.features(sel)

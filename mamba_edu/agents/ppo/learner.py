@@ -1,7 +1,8 @@
 """The PPO baselines on the shared training loop: VariBAD (global/local), HyperX and RL².
 
-The loop (:mod:`mamba_edu.training.loop`) steps B meta-episodes in lock-step and calls
-``begin`` → (``act`` → ``observe`` → ``update``)×H → ``end``. PPO is on-policy, so a learner
+The learners implement :class:`mamba_edu.training.learner.Learner`: the loop steps B meta-episodes
+in lock-step (:func:`mamba_edu.training.collect.collect_batch`) and calls
+``begin`` → (``act`` → ``observe`` → ``update``)×H → ``end`` → ``update``. PPO is on-policy, so a learner
 records the whole batch and trains once it is complete, in the ``update`` call after the last
 step (``end`` covers batches that all ended early). One PPO iteration = B whole meta-episodes.
 
@@ -211,7 +212,7 @@ class _OnPolicyLearner:
 
     # ----- collection (the loop's interface) -----------------------------------------------------
     def begin(self, obs: Any, num_envs: int) -> None:
-        self._actor = self.agent.actor(greedy=False)
+        self._actor = self.actor(greedy=False)
         self._actor.reset(num_envs)
         self.reward_norm.reset(num_envs)
         self._buf = {"obs": [np.asarray(obs, np.float32)], "actions": [], "rewards": [], "rewards_norm": [],
@@ -275,8 +276,25 @@ class _OnPolicyLearner:
     def store(self, batch: dict[str, torch.Tensor]) -> None:
         """Keep what off-policy parts (the VAE) need; nothing for RL²."""
 
+    @property
+    def updates(self) -> int:
+        """PPO minibatch steps so far (``iterations`` counts whole PPO iterations)."""
+        return self.agent.updates
+
+    def actor(self, greedy: bool):
+        """A fresh policy (its own belief or GRU state) taking the mode (``greedy``) or sampling."""
+        return self.agent.actor(greedy)
+
     def eval_policy(self):
-        return self.agent.actor(greedy=self.cfg.eval_greedy)
+        return self.actor(greedy=self.cfg.eval_greedy)
+
+    def rollout_with_beliefs(self, env: Any, tasks: list | None = None, seed: int | None = None,
+                             greedy: bool = True):
+        """(rollout, beliefs at t = 0..H) of ``actor(greedy)``: VariBAD's (μ, log σ²), RL²'s GRU features
+        (:func:`mamba_edu.agents.ppo.probe.rollout_with_beliefs`)."""
+        from mamba_edu.agents.ppo.probe import rollout_with_beliefs
+
+        return rollout_with_beliefs(self, env, tasks=tasks, seed=seed, greedy=greedy)
 
     # ----- state ---------------------------------------------------------------------------------
     def _optimisers(self) -> dict[str, torch.optim.Optimizer]:
@@ -366,6 +384,15 @@ class VariBADLearner(_OnPolicyLearner):
                          "rewards": batch["rewards"].numpy().swapaxes(0, 1),
                          "decodable": batch["decodable"].bool().numpy().swapaxes(0, 1),
                          "valid": batch["valid"].bool().numpy().swapaxes(0, 1)})
+
+    def reward_maps(self, beliefs: dict[str, Any], cells: np.ndarray, layout: Any) -> tuple[np.ndarray, str]:
+        """The reward decoder's prediction at every cell for the belief means μ_t (paper Sec. 3.2.2:
+        "reward prediction using the learned decoder in each state ... for every encoded belief")."""
+        from mamba_edu.agents.ppo.probe import reward_map
+
+        maps = reward_map(self, beliefs["mean"][:len(cells), 0], layout=layout)
+        deterministic = self.agent.vae.reward_decoder.kind == "deterministic"
+        return maps, "reward" if deterministic else "probability"
 
     def sample_vae_batch(self, n: int) -> dict[str, torch.Tensor]:
         data = {k: torch.as_tensor(v).swapaxes(0, 1) for k, v in self.buffer.sample(n, self.rng).items()}
