@@ -195,11 +195,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI's parser: one sub-command per ``cmd_*`` function, in the order ``--help`` lists them."""
+    p = _Parser(prog="python -m mamba_edu", description="mamba-edu: model-based meta-RL")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_reference_commands(sub)
+    _add_plot(sub)
+    _add_table(sub)
+    _add_sweep(sub)
+    return p
+
+
+def _add_train(sub: Any) -> None:
     from mamba_edu.agents import registry
 
     presets = {fam.name: list(fam.extra_presets) for fam in registry.FAMILIES.values()}
-    p = _Parser(prog="python -m mamba_edu", description="mamba-edu: model-based meta-RL")
-    sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an agent; writes a run directory")
     t.add_argument("--algo", choices=registry.AVAILABLE)
     t.add_argument("--env", help="environment, e.g. Rooms-3 or mamba_edu/PointRobot-v0")
@@ -214,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config field (repeatable)")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     t.set_defaults(func=cmd_train)
+
+
+def _add_evaluate(sub: Any) -> None:
     e = sub.add_parser("evaluate", help="test a run's checkpoint on held-out tasks; prints JSON")
     e.add_argument("--run", required=True)
     e.add_argument("--tasks", type=int, default=1000)
@@ -223,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--write-final", action="store_true",
                    help="also (over)write DIR/final.json with the result (default: only print it)")
     e.set_defaults(func=cmd_evaluate)
+
+
+def _add_reference_commands(sub: Any) -> None:
+    """The commands that train nothing: reference returns, the demo, and what is registered or shipped."""
     b = sub.add_parser("bayes-optimal", help="print the Bayes-optimal / scripted reference return")
     b.add_argument("--env", required=True)
     b.add_argument("--tasks", type=int, default=1000)
@@ -234,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("pretrained", help="list the shipped pre-trained runs, or print one's run directory")
     pt.add_argument("name", nargs="?", help="a shipped run (prints its directory, usable as --run DIR)")
     pt.set_defaults(func=cmd_pretrained)
+
+
+def _add_plot(sub: Any) -> None:
     pl = sub.add_parser("plot", help="figures from run directories: " + ", ".join(PLOT_KINDS))
     pl.add_argument("kind", metavar="KIND", help="curves (Fig. 3), sub-episodes (Fig. 4), behaviour (Fig. 1), "
                     "heatmap (Fig. 2, Rooms-N) or animation (GIF/MP4 of one meta-episode)")
@@ -248,10 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(default: the final test's)")
     pl.add_argument("--every", type=int, metavar="N", help="animation: keep every N-th frame (default 1)")
     pl.set_defaults(func=cmd_plot)
+
+
+def _add_table(sub: Any) -> None:
     tb = sub.add_parser("table", help="Table-1-style results of run directories beside the paper's")
     tb.add_argument("--run", required=True, nargs="+", metavar="DIR")
     tb.add_argument("--format", choices=["markdown", "latex"], default="markdown")
     tb.set_defaults(func=cmd_table)
+
+
+def _add_sweep(sub: Any) -> None:
     sw = sub.add_parser("sweep", help="run a sweep spec (algorithms × envs × seeds × variants) on Ray; "
                                       "needs the [sweep] extra")
     sw.add_argument("spec", metavar="SPEC.yaml", help="sweep spec (see experiments/ and docs/sweeps.md)")
@@ -264,7 +291,6 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--report-every", type=float, default=30.0, metavar="S",
                     help="seconds between status lines (default 30)")
     sw.set_defaults(func=cmd_sweep)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

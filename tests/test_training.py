@@ -304,6 +304,26 @@ def test_collect_batch_runs_whole_meta_episodes():
     assert training_seeds(0, 1, 3) == [3, 4, 5]
 
 
+def test_collect_batch_with_a_behaviour_policy_records_its_actions_and_never_updates():
+    """Off-policy collection (book 03): another policy acts, the learner records; ``train=False``."""
+    cfg, learner, env = build("mamba", "MetaBandit", [], {**TINY, "prefill": 0})
+
+    class AlwaysArm1:
+        def reset(self, n):
+            self.n = n
+
+        def act(self, obs):
+            return np.ones(self.n, dtype=np.int64)
+
+    calls = []
+    batch = collect_batch(learner, env, 10_000, seed=list(range(env.num_envs)), behaviour=AlwaysArm1(), train=False,
+                          after_update=lambda n, m: calls.append(n))
+    assert calls == [] and learner.updates == 0                          # past prefill, yet no update
+    actions = learner.replay.data["prev_action"][: env.num_envs, 1:]     # one-hot actions taken
+    assert (actions.argmax(-1) == 1).all()
+    assert batch.steps == env.H and len(learner.replay) == env.num_envs
+
+
 def test_counters_round_trip_through_a_checkpoint(tmp_path):
     counters = Counters(env_steps=640, batches=4, wall_s=12.5, next_eval=960, best_return=-math.inf)
     saved = counters.to_checkpoint()

@@ -217,19 +217,26 @@ def release(solutions: Path, out_dir: Path, only: list[str] | None = None, check
         raise ReleaseError(f"no .ipynb files in {solutions}")
     results = []
     for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        student, n = student_version(nb, path)
-        text = nbformat.writes(student)
-        if not text.endswith("\n"):
-            text += "\n"
-        target = out_dir / path.name
-        old = target.read_text(encoding="utf-8") if target.exists() else None
-        changed = old != text
-        if not check and changed:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+        student, n = student_version(nbformat.read(path, as_version=4), path)
+        target, changed = _write_if_changed(student, out_dir / path.name, check)
         results.append(Released(path, target, student.metadata["mamba_edu"]["assignment"], n, changed))
     return results
+
+
+def _write_if_changed(nb, target: Path, check: bool) -> tuple[Path, bool]:
+    """Write notebook ``nb`` to ``target`` unless it already holds exactly that text (or ``check``: only
+    compare). Returns (target, whether it differed)."""
+    import nbformat
+
+    text = nbformat.writes(nb)
+    if not text.endswith("\n"):
+        text += "\n"
+    old = target.read_text(encoding="utf-8") if target.exists() else None
+    changed = old != text
+    if not check and changed:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return target, changed
 
 
 # ----- the book ---------------------------------------------------------------------------------------------
@@ -290,15 +297,7 @@ def release_book(book: Path, out_dir: Path, only: list[str] | None = None, check
     results = []
     for path in paths:
         student, n = book_student_version(nbformat.read(path, as_version=4), path)
-        text = nbformat.writes(student)
-        if not text.endswith("\n"):
-            text += "\n"
-        target = out_dir / path.name
-        old = target.read_text(encoding="utf-8") if target.exists() else None
-        changed = old != text
-        if not check and changed:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+        target, changed = _write_if_changed(student, out_dir / path.name, check)
         results.append(Released(path, target, path.stem, n, changed))
     return results
 

@@ -403,6 +403,25 @@ def kde_experiment(n_samples_grid: Sequence[int] = (100, 300, 1000), n_subtasks_
     Cost: about 25 s single-threaded for the default grid (D = 1, one repeat), measured on a shared
     2-core machine.
     """
+    repeats, grid = _check_kde_experiment_inputs(n_samples_grid, n_subtasks_grid, subtask_dim, n_mc, n_repeats,
+                                                 bandwidths, cv_folds, bandwidth_rule, alpha, rate_constant)
+    rows = []
+    for n in n_samples_grid:
+        for k in n_subtasks_grid:
+            start = time.perf_counter()
+            prior = BetaProductPrior(int(k), int(subtask_dim), prior_a, prior_b)
+            cells = [_kde_cell(int(n), prior, np.random.default_rng(np.random.SeedSequence([seed, n, k, r])), grid,
+                               cv_folds, int(n_mc), seed, bandwidth_rule, alpha, rate_constant)
+                     for r in range(repeats)]
+            rows.append(_kde_row(cells, n, k, subtask_dim, r_max, steps_per_subtask, bandwidth_rule, start))
+    return rows
+
+
+def _check_kde_experiment_inputs(n_samples_grid: Sequence[int], n_subtasks_grid: Sequence[int], subtask_dim: int,
+                                 n_mc: int, n_repeats: int, bandwidths: Sequence[float] | np.ndarray | None,
+                                 cv_folds: int, bandwidth_rule: str, alpha: float,
+                                 rate_constant: float) -> tuple[int, np.ndarray]:
+    """Reject bad :func:`kde_experiment` arguments with one clear message each; (repeats, bandwidth grid)."""
     _check_positive_int("subtask_dim", subtask_dim)
     repeats = _check_positive_int("n_repeats", n_repeats)
     if int(n_mc) < 4:
@@ -419,33 +438,33 @@ def kde_experiment(n_samples_grid: Sequence[int] = (100, 300, 1000), n_subtasks_
     grid = DEFAULT_BANDWIDTHS if bandwidths is None else np.asarray(bandwidths, dtype=np.float64)
     if grid.ndim != 1 or len(grid) == 0 or (grid <= 0).any():
         raise ValueError(f"bandwidths must be a non-empty list of positive numbers, got {bandwidths!r}")
-    rows = []
-    for n in n_samples_grid:
-        for k in n_subtasks_grid:
-            start = time.perf_counter()
-            prior = BetaProductPrior(int(k), int(subtask_dim), prior_a, prior_b)
-            cells = [_kde_cell(int(n), prior, np.random.default_rng(np.random.SeedSequence([seed, n, k, r])), grid,
-                               cv_folds, int(n_mc), seed, bandwidth_rule, alpha, rate_constant)
-                     for r in range(repeats)]
+    return repeats, grid
 
-            def mean(key: str) -> float:
-                return float(np.mean([c[key] for c in cells]))
 
-            def stderr(key: str) -> float:
-                if repeats > 1:
-                    return float(np.std([c[key] for c in cells], ddof=1) / np.sqrt(repeats))
-                return cells[0][key + "_mc_se"]
+def _kde_row(cells: list[dict[str, float]], n: int, k: int, subtask_dim: int, r_max: float,
+             steps_per_subtask: float, bandwidth_rule: str, start: float) -> KdeExperimentRow:
+    """The (N, K) row of :func:`kde_experiment` from its repeats' :func:`_kde_cell` results: means, standard
+    errors (over the repeats, or the Monte Carlo one of a single repeat) and the regret bounds they imply
+    (paper App. A.2: 2·R_max·H·L1 for the joint KDE, 2·R_max·T·Σ_i L1_i per sub-task)."""
+    repeats = len(cells)
 
-            rows.append(KdeExperimentRow(
-                n_samples=int(n), n_subtasks=int(k), subtask_dim=int(subtask_dim), n_repeats=repeats,
-                l1_joint=mean("l1_joint"), l1_joint_stderr=stderr("l1_joint"),
-                l1_per_subtask=mean("l1_per_subtask"), l1_per_subtask_stderr=stderr("l1_per_subtask"),
-                l1_per_subtask_max=mean("l1_per_subtask_max"), l1_product=mean("l1_product"),
-                bandwidth_joint=mean("bandwidth_joint"), bandwidth_per_subtask=mean("bandwidth_per_subtask"),
-                gap_bound_joint=2.0 * r_max * k * steps_per_subtask * mean("l1_joint"),
-                gap_bound_per_subtask=2.0 * r_max * steps_per_subtask * mean("l1_per_subtask_sum"),
-                seconds=time.perf_counter() - start, bandwidth_rule=bandwidth_rule))
-    return rows
+    def mean(key: str) -> float:
+        return float(np.mean([c[key] for c in cells]))
+
+    def stderr(key: str) -> float:
+        if repeats > 1:
+            return float(np.std([c[key] for c in cells], ddof=1) / np.sqrt(repeats))
+        return cells[0][key + "_mc_se"]
+
+    return KdeExperimentRow(
+        n_samples=int(n), n_subtasks=int(k), subtask_dim=int(subtask_dim), n_repeats=repeats,
+        l1_joint=mean("l1_joint"), l1_joint_stderr=stderr("l1_joint"),
+        l1_per_subtask=mean("l1_per_subtask"), l1_per_subtask_stderr=stderr("l1_per_subtask"),
+        l1_per_subtask_max=mean("l1_per_subtask_max"), l1_product=mean("l1_product"),
+        bandwidth_joint=mean("bandwidth_joint"), bandwidth_per_subtask=mean("bandwidth_per_subtask"),
+        gap_bound_joint=2.0 * r_max * k * steps_per_subtask * mean("l1_joint"),
+        gap_bound_per_subtask=2.0 * r_max * steps_per_subtask * mean("l1_per_subtask_sum"),
+        seconds=time.perf_counter() - start, bandwidth_rule=bandwidth_rule)
 
 
 def format_table(rows: Sequence[KdeExperimentRow], bandwidths: bool = False) -> str:

@@ -40,9 +40,14 @@ def training_seeds(seed: int, batch_index: int, num_envs: int) -> list[int]:
 
 def collect_batch(learner: Learner, env: Any, env_steps: int = 0, *, seed: int | Sequence[int] | None = None,
                   after_env_step: Callable[[int], None] | None = None,
-                  after_update: Callable[[int, dict[str, float] | None], None] | None = None) -> CollectedBatch:
+                  after_update: Callable[[int, dict[str, float] | None], None] | None = None,
+                  behaviour: Any = None, train: bool = True) -> CollectedBatch:
     """Reset ``env`` (a batched env of B meta-episodes, :mod:`mamba_edu.envs.batched`) with ``seed`` and
     run ``learner`` on it until every meta-episode has ended; each step adds B to ``env_steps``.
+
+    ``behaviour``: another policy to act (``reset(n)`` / ``act(obs)``, e.g. a scripted reference) while the
+    learner only records what happens (off-policy data, as book notebook 03 collects); ``train=False``
+    never calls ``update``.
 
     ``after_env_step(env_steps)`` runs after every environment step, before that step's update (the
     counter already advanced); ``after_update(env_steps, metrics)`` after every ``update`` call,
@@ -51,11 +56,15 @@ def collect_batch(learner: Learner, env: Any, env_steps: int = 0, *, seed: int |
     obs, _ = env.reset(seed=seed)
     n = env.num_envs
     learner.begin(obs, n)
+    if behaviour is not None:
+        behaviour.reset(n)
     done = np.zeros(n, dtype=bool)
     steps, metrics, update_s, info = 0, None, 0.0, {}
 
     def update() -> None:
         nonlocal metrics, update_s
+        if not train:
+            return
         started = time.perf_counter()
         m = learner.update(env_steps)
         update_s += time.perf_counter() - started
@@ -64,7 +73,7 @@ def collect_batch(learner: Learner, env: Any, env_steps: int = 0, *, seed: int |
             after_update(env_steps, m)
 
     while not done.all():
-        actions = learner.act(obs, env_steps)
+        actions = learner.act(obs, env_steps) if behaviour is None else behaviour.act(obs)
         obs, reward, terminated, truncated, info = env.step(actions)
         learner.observe(actions, reward, obs, terminated)
         env_steps += n

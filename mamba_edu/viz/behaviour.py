@@ -112,14 +112,18 @@ def plot_behaviour(env_name: str, rollout, index: int = 0, ax=None, title: str |
 def behaviour_axes(env_name: str, n: int, *, pyplot: bool = True, labels: bool = False):
     """(figure, ``n`` axes) sized for ``env_name``'s pictures at the notebook's width, constrained layout.
 
-    Rooms-N: one panel per row across the whole width, its height set by the grid's aspect (cells
-    square, nothing squashed); the other families: square panels in rows of at most
-    :data:`~mamba_edu.viz.style.MAX_COLS`. ``labels`` leaves room for axis labels and ticks."""
+    Rooms-N with N ≥ 2 (wide grids): one panel per row across the whole width, its height set by the
+    grid's aspect (cells square, nothing squashed); Rooms-1 (a square grid) and the other families:
+    panels in rows of at most :data:`~mamba_edu.viz.style.MAX_COLS`. ``labels`` leaves room for axis
+    labels and ticks."""
     if _family(env_name) == "Rooms":
         from mamba_edu.envs.rooms import RoomsLayout
 
         n_rooms = int(short_name(env_name).split("-")[1])
         L = RoomsLayout(n_rooms)
+        if L.height / L.width > 0.5:                     # Rooms-1: square panels side by side
+            return style.subplots(n, aspect=L.height / L.width + (0.15 if labels else 0.08), pyplot=pyplot,
+                                  layout="row")
         extra = 0.95 if labels else 0.45                 # title (+ tick labels and x label)
         panel_h = (style.NOTEBOOK_WIDTH - (0.8 if labels else 0.2)) * L.height / L.width
         size = (style.NOTEBOOK_WIDTH, round(n * (panel_h + extra) + 0.9, 2))

@@ -253,19 +253,9 @@ def legend(target: Any, *, where: str = "auto", ncol: int | None = None, handles
     * ``"right"`` — outside, right of the axes or the figure;
     * ``"inside"`` — matplotlib's ``loc="best"``, whatever it covers.
     """
-    from matplotlib.axes import Axes
-    from matplotlib.figure import FigureBase
-
     if where not in ("auto", "below", "right", "inside"):
         raise ValueError(f"where must be auto, below, right or inside, got {where!r}")
-    if isinstance(target, Axes):
-        axes, fig, single = [target], target.get_figure(root=True), True
-    elif isinstance(target, FigureBase):
-        axes, fig, single = [a for a in target.axes if a.get_label() != "<colorbar>"], target, False
-    else:
-        axes = [a for a in np.ravel(np.asarray(target, dtype=object)) if a is not None]
-        fig, single = axes[0].get_figure(root=False), len(axes) == 1   # their (sub)figure
-        target = axes[0] if single else fig
+    axes, fig, single = _legend_panels(target)
     if handles is None or labels is None:
         h, lab = _unique_handles(axes)
         handles = h if handles is None else handles
@@ -276,29 +266,55 @@ def legend(target: Any, *, where: str = "auto", ncol: int | None = None, handles
     common = dict(fontsize=fontsize, title=title, title_fontsize=fontsize, **kwargs)
     root = fig.get_figure(root=True) if hasattr(fig, "get_figure") else fig
     if single:
-        ax = axes[0]
-        old = ax.get_legend()
-        if old is not None:
-            old.remove()
-        if where in ("auto", "inside"):
-            leg = ax.legend(handles, labels, loc="best", ncol=ncol or 1, **common)
-            if where == "inside" or not covers_data(leg, ax):
-                return leg
-            leg.remove()
-        width = ax.get_position().width * root.get_figwidth()    # inches
-        if where == "right":
-            return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol or 1,
-                             borderaxespad=0.0, **common)
-        from matplotlib.transforms import offset_copy
+        return _axes_legend(axes[0], root, where, handles, labels, ncol, common)
+    return _figure_legend(fig, root, axes, where, handles, labels, ncol, common)
 
-        renderer = _renderer(root)
-        drop = _space_below(ax, renderer) + 3.0
-        transform = offset_copy(ax.transAxes, fig=root, x=0.0, y=-drop, units="points")
-        return _fitted_legend(lambda k: ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                                                  bbox_transform=transform, ncol=k, borderaxespad=0.0,
-                                                  frameon=False, **common),
-                              len(labels), width * root.dpi, renderer, ncol)
-    # several panels: one legend for the figure (it replaces any legend drawn before, e.g. after adding a line)
+
+def _legend_panels(target: Any) -> tuple[list[Any], Any, bool]:
+    """(the panels, their figure or subfigure, whether it is one Axes) for :func:`legend`'s ``target``;
+    a Figure's colour bars are not panels."""
+    from matplotlib.axes import Axes
+    from matplotlib.figure import FigureBase
+
+    if isinstance(target, Axes):
+        return [target], target.get_figure(root=True), True
+    if isinstance(target, FigureBase):
+        return [a for a in target.axes if a.get_label() != "<colorbar>"], target, False
+    axes = [a for a in np.ravel(np.asarray(target, dtype=object)) if a is not None]
+    return axes, axes[0].get_figure(root=False), len(axes) == 1   # their (sub)figure
+
+
+def _axes_legend(ax: Any, root: Any, where: str, handles: Sequence, labels: Sequence[str], ncol: int | None,
+                 common: dict[str, Any]):
+    """One Axes' legend: inside where it covers no data (``"auto"``) or anyway (``"inside"``), else
+    right of the axes or below their tick labels and x label, in as many columns as fit their width."""
+    old = ax.get_legend()
+    if old is not None:
+        old.remove()
+    if where in ("auto", "inside"):
+        leg = ax.legend(handles, labels, loc="best", ncol=ncol or 1, **common)
+        if where == "inside" or not covers_data(leg, ax):
+            return leg
+        leg.remove()
+    width = ax.get_position().width * root.get_figwidth()    # inches
+    if where == "right":
+        return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol or 1,
+                         borderaxespad=0.0, **common)
+    from matplotlib.transforms import offset_copy
+
+    renderer = _renderer(root)
+    drop = _space_below(ax, renderer) + 3.0
+    transform = offset_copy(ax.transAxes, fig=root, x=0.0, y=-drop, units="points")
+    return _fitted_legend(lambda k: ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                                              bbox_transform=transform, ncol=k, borderaxespad=0.0,
+                                              frameon=False, **common),
+                          len(labels), width * root.dpi, renderer, ncol)
+
+
+def _figure_legend(fig: Any, root: Any, axes: list[Any], where: str, handles: Sequence, labels: Sequence[str],
+                   ncol: int | None, common: dict[str, Any]):
+    """Several panels' one legend, right of or below the (sub)figure; it replaces any legend drawn before
+    (e.g. before a line was added)."""
     for ax in axes:
         if ax.get_legend() is not None:
             ax.get_legend().remove()

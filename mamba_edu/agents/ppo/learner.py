@@ -333,6 +333,11 @@ class _OnPolicyLearner:
         optimiser.step()
         self.agent.updates += 1
 
+    def _iteration_charts(self) -> dict[str, float]:
+        """The charts every iteration ends with: the reward normaliser's std and the iteration count."""
+        return {"charts/reward_norm_std": float(self.reward_norm.rms.var.sqrt()),
+                "charts/ppo_iterations": float(self.iterations)}
+
 
 def _mean(stats: list[dict[str, torch.Tensor]]) -> dict[str, float]:
     return {k: float(torch.stack([s[k] for s in stats]).mean()) for k in stats[0]} if stats else {}
@@ -399,88 +404,113 @@ class VariBADLearner(_OnPolicyLearner):
         return self.agent.vae_batch(data["states"], data["actions"], data["rewards"], data["decodable"])
 
     def train_iteration(self, batch: dict[str, torch.Tensor], env_steps: int) -> dict[str, float]:
-        cfg, agent = self.cfg, self.agent
-        H, B = batch["rewards"].shape
-        valid, actions = batch["valid"], batch["actions"]
-        states = agent.split.state(batch["obs"])
-        metrics: dict[str, float] = {}
-
-        # 1. beliefs b_0..b_H of the rollout (the encoder has not changed since acting)
-        mean, logvar = agent.beliefs(batch["obs"], actions)
+        """One VariBAD / HyperX iteration on a recorded batch: steps 1–7 of the module docstring."""
+        mean, logvar = self.agent.beliefs(batch["obs"], batch["actions"])   # 1. (the encoder is unchanged)
         beliefs = torch.cat([mean, logvar], -1)
+        rewards, metrics = self._policy_rewards(batch, mean, logvar, env_steps)                  # 2.
+        adv, returns = self.advantages(rewards, batch)                                           # 3.
+        metrics.update(self._ppo_epochs(self._ppo_samples(batch, beliefs, adv, returns)))        # 4., 5.
+        metrics.update(self._vae_updates())                                                      # 6.
+        if self.agent.bonus is not None and self.agent.bonus.rnd is not None:                    # 7.
+            metrics["losses/rnd"] = self._rnd_update(horizon=batch["rewards"].shape[0])
+        return {**metrics, **self._iteration_charts()}
 
-        # 2. policy rewards: normalised task reward (+ HyperX bonuses on the hyper-state s⁺_{t+1})
-        rewards = batch["rewards_norm"]
-        if agent.bonus is not None:
-            vae_error = None
-            if cfg.bonus_vae_error > 0:
-                vb = agent.vae_batch(states, actions, batch["rewards"], batch["decodable"])
-                with torch.no_grad():
-                    t, b = torch.arange(H)[:, None].expand(H, B), torch.arange(B)[None].expand(H, B)
-                    vae_error = agent.vae.reward_nll(sample_gaussian(mean[1:], logvar[1:]), vb, (t, b))
-                    vae_error = vae_error * batch["decodable"]
-            bonus, bonus_metrics = agent.bonus(states[1:], beliefs[1:], vae_error, valid, env_steps)
-            rewards = rewards + bonus
-            metrics.update(bonus_metrics)
+    def _policy_rewards(self, batch: dict[str, torch.Tensor], mean: torch.Tensor, logvar: torch.Tensor,
+                        env_steps: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Step 2: the normalised task reward, plus HyperX's bonuses on the hyper-states s⁺_{t+1} = (s_{t+1},
+        b_{t+1}) (:mod:`mamba_edu.agents.ppo.hyperx`; the paper's HyperX baseline, Sec. 4)."""
+        agent = self.agent
+        if agent.bonus is None:
+            return batch["rewards_norm"], {}
+        states = agent.split.state(batch["obs"])
+        vae_error = self._vae_reward_error(batch, mean, logvar) if self.cfg.bonus_vae_error > 0 else None
+        beliefs = torch.cat([mean, logvar], -1)
+        bonus, bonus_metrics = agent.bonus(states[1:], beliefs[1:], vae_error, batch["valid"], env_steps)
+        return batch["rewards_norm"] + bonus, dict(bonus_metrics)
 
-        # 3. GAE
-        adv, returns = self.advantages(rewards, batch)
+    @torch.no_grad()
+    def _vae_reward_error(self, batch: dict[str, torch.Tensor], mean: torch.Tensor,
+                          logvar: torch.Tensor) -> torch.Tensor:
+        """HyperX's VAE-error signal (H, B): the reward decoder's NLL of r_t from a sample of b_{t+1}, which
+        has already seen r_t; zero on steps the decoder must not reconstruct."""
+        agent = self.agent
+        H, B = batch["rewards"].shape
+        vb = agent.vae_batch(agent.split.state(batch["obs"]), batch["actions"], batch["rewards"],
+                             batch["decodable"])
+        t, b = torch.arange(H)[:, None].expand(H, B), torch.arange(B)[None].expand(H, B)
+        error = agent.vae.reward_nll(sample_gaussian(mean[1:], logvar[1:]), vb, (t, b))
+        return error * batch["decodable"]
 
-        # 4. input normalisation first, then the old log-probabilities under it (as the original code)
-        mask = valid.bool()
-        if cfg.norm_policy_inputs:
+    def _ppo_samples(self, batch: dict[str, torch.Tensor], beliefs: torch.Tensor, adv: torch.Tensor,
+                     returns: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Step 4 and the samples of step 5: update the policy's input normalisation first, then recompute
+        the old log-probabilities under it (as the original VariBAD code does); every valid time step, flattened."""
+        agent, actions = self.agent, batch["actions"]
+        H, B = batch["rewards"].shape
+        mask = batch["valid"].bool()
+        if self.cfg.norm_policy_inputs:
             agent.obs_rms.update(agent.split.policy_obs(batch["obs"][:-1])[mask])
             agent.belief_rms.update(beliefs[:-1][mask])
         obs_in, belief_in = agent.policy_inputs(batch["obs"][:-1], beliefs[:-1])
         with torch.no_grad():
             old_logp = agent.policy(obs_in, belief_in)[0].log_prob(actions)
-
-        # 5. PPO epochs on random minibatches of (valid) time steps
         flat = mask.reshape(-1).nonzero()[:, 0]
-        obs_in, belief_in = obs_in.reshape(H * B, -1)[flat], belief_in.reshape(H * B, -1)[flat]
-        act = actions.reshape(H * B, *actions.shape[2:])[flat]
-        old_logp, adv_f = old_logp.reshape(-1)[flat], adv.reshape(-1)[flat]
-        ret_f, val_f = returns.reshape(-1)[flat], batch["values"].reshape(-1)[flat]
-        stats = []
+        return {"obs": obs_in.reshape(H * B, -1)[flat], "belief": belief_in.reshape(H * B, -1)[flat],
+                "actions": actions.reshape(H * B, *actions.shape[2:])[flat],
+                "old_logp": old_logp.reshape(-1)[flat], "adv": adv.reshape(-1)[flat],
+                "returns": returns.reshape(-1)[flat], "values": batch["values"].reshape(-1)[flat]}
+
+    def _ppo_epochs(self, samples: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Step 5: PPO epochs on random minibatches of time steps; the belief is a (detached) policy input,
+        so no RL gradient reaches the encoder (paper Sec. 3.1)."""
+        cfg, policy, stats = self.cfg, self.agent.policy, []
         for _ in range(cfg.epochs):
-            for mb in minibatches(len(flat), cfg.minibatches, self.rng):
+            for mb in minibatches(len(samples["adv"]), cfg.minibatches, self.rng):
                 mb = torch.as_tensor(mb)
-                dist, value = agent.policy(obs_in[mb], belief_in[mb])
-                loss, s = ppo_loss(dist.log_prob(act[mb]), old_logp[mb], adv_f[mb], value, val_f[mb], ret_f[mb],
-                                   dist.entropy(), cfg.clip, cfg.value_clip, cfg.huber, cfg.value_coef, cfg.entropy)
-                self.ppo_step(self.policy_opt, list(agent.policy.parameters()), loss)
-                stats.append(s)
-        metrics.update(_mean(stats))
-        metrics["charts/explained_variance"] = explained_variance(val_f, ret_f)
-
-        # 6. VAE updates on stored meta-episodes (the ELBO shapes the belief; no RL gradient reaches it)
-        vae_stats = []
-        for _ in range(cfg.vae_updates):
-            loss, s = agent.vae.elbo(self.sample_vae_batch(cfg.vae_batch_size), self.rng)
-            check_finite("loss 'vae'", loss, f"PPO iteration {self.iterations}")
-            self.vae_opt.zero_grad()
-            loss.backward()
-            check_finite("gradient norm of 'vae'", nn.utils.get_total_norm(
-                [p.grad for p in agent.vae.parameters() if p.grad is not None]), f"PPO iteration {self.iterations}")
-            self.vae_opt.step()
-            vae_stats.append(s)
-        metrics.update(_mean(vae_stats))
-
-        # 7. HyperX: one RND predictor step on hyper-states (s_{t+1}, b_{t+1}) of stored meta-episodes
-        if agent.bonus is not None and agent.bonus.rnd is not None:
-            per = max(int(np.sqrt(cfg.rnd_batch_size)), 1)
-            vb = self.sample_vae_batch(max(cfg.rnd_batch_size // per, 1))
-            with torch.no_grad():
-                m, lv, _ = agent.vae.encoder(vb["actions"], vb["states"][1:], vb["rewards"])
-            t = torch.as_tensor(self.rng.integers(0, H, size=(per, m.shape[1])))
-            b = torch.arange(m.shape[1])
-            inputs = [vb["states"][1:][t, b].reshape(-1, agent.split.state_dim),
-                      torch.cat([m[t + 1, b], lv[t + 1, b]], -1).reshape(-1, 2 * cfg.latent_dim)]
-            metrics["losses/rnd"] = agent.bonus.rnd.update(inputs)
-
-        metrics["charts/reward_norm_std"] = float(self.reward_norm.rms.var.sqrt())
-        metrics["charts/ppo_iterations"] = float(self.iterations)
+                s = {k: v[mb] for k, v in samples.items()}
+                dist, value = policy(s["obs"], s["belief"])
+                loss, mb_stats = ppo_loss(dist.log_prob(s["actions"]), s["old_logp"], s["adv"], value, s["values"],
+                                          s["returns"], dist.entropy(), cfg.clip, cfg.value_clip, cfg.huber,
+                                          cfg.value_coef, cfg.entropy)
+                self.ppo_step(self.policy_opt, list(policy.parameters()), loss)
+                stats.append(mb_stats)
+        metrics = _mean(stats)
+        metrics["charts/explained_variance"] = explained_variance(samples["values"], samples["returns"])
         return metrics
+
+    def _vae_updates(self) -> dict[str, float]:
+        """Step 6: ``vae_updates`` ELBO steps (global or local reconstruction, paper Sec. 3.1–3.2) on
+        meta-episodes sampled from the buffer; the ELBO alone shapes the belief."""
+        stats = []
+        for _ in range(self.cfg.vae_updates):
+            loss, s = self.agent.vae.elbo(self.sample_vae_batch(self.cfg.vae_batch_size), self.rng)
+            self._vae_step(loss)
+            stats.append(s)
+        return _mean(stats)
+
+    def _vae_step(self, loss: torch.Tensor) -> None:
+        """One optimiser step of the VAE on ``loss``, refusing a non-finite loss or gradient norm."""
+        where = f"PPO iteration {self.iterations}"
+        check_finite("loss 'vae'", loss, where)
+        self.vae_opt.zero_grad()
+        loss.backward()
+        grads = [p.grad for p in self.agent.vae.parameters() if p.grad is not None]
+        check_finite("gradient norm of 'vae'", nn.utils.get_total_norm(grads), where)
+        self.vae_opt.step()
+
+    def _rnd_update(self, horizon: int) -> float:
+        """Step 7 (HyperX): one RND predictor step on hyper-states (s_{t+1}, b_{t+1}) of stored meta-episodes,
+        ≈√n random times t < ``horizon`` in each of ≈√n of them (n = ``rnd_batch_size``)."""
+        cfg, agent = self.cfg, self.agent
+        per = max(int(np.sqrt(cfg.rnd_batch_size)), 1)
+        vb = self.sample_vae_batch(max(cfg.rnd_batch_size // per, 1))
+        with torch.no_grad():
+            m, lv, _ = agent.vae.encoder(vb["actions"], vb["states"][1:], vb["rewards"])
+        t = torch.as_tensor(self.rng.integers(0, horizon, size=(per, m.shape[1])))
+        b = torch.arange(m.shape[1])
+        inputs = [vb["states"][1:][t, b].reshape(-1, agent.split.state_dim),
+                  torch.cat([m[t + 1, b], lv[t + 1, b]], -1).reshape(-1, 2 * cfg.latent_dim)]
+        return agent.bonus.rnd.update(inputs)
 
 
 class RL2Learner(_OnPolicyLearner):
@@ -517,9 +547,7 @@ class RL2Learner(_OnPolicyLearner):
         metrics = _mean(stats)
         m = valid.bool()
         metrics["charts/explained_variance"] = explained_variance(batch["values"][m], returns[m])
-        metrics["charts/reward_norm_std"] = float(self.reward_norm.rms.var.sqrt())
-        metrics["charts/ppo_iterations"] = float(self.iterations)
-        return metrics
+        return {**metrics, **self._iteration_charts()}
 
 
 def build_learner(algo: str, cfg: PPOConfig, env: Any):
