@@ -3,16 +3,18 @@
 
 It starts JupyterLab the README's way (``bash scripts/book.sh``: the server's root is ``book/``) on a free
 port of 127.0.0.1 with a token of its own and a throw-away Jupyter config (autosave off, so the notebook in
-``book/`` is never written; no news pop-up), in quick mode unless ``--full``; or it uses a server that
-already runs (``--url``). It opens the notebook, runs Run → Run All Cells from JupyterLab's menu, waits until
-the last code cell has an execution count, fails if any output shows a traceback, and saves PNG screenshots.
+``book/`` is never written; checkpoints kept outside ``book/``; no news pop-up), in quick mode unless
+``--full``; or it uses a server that already runs (``--url``). It opens the notebook, runs Run → Run All
+Cells from JupyterLab's menu, waits until the last code cell has an execution count, fails if any output
+shows a traceback, and saves PNG screenshots.
 
 Usage (from the repository root, with the ``[browser]`` extra: ``pip install -e ".[browser]"``, and a
 Chromium: the system's ``chromium`` / ``chromium-browser`` / ``google-chrome``, ``--chromium PATH``, or
 playwright's own after ``playwright install chromium``)::
 
-    # the Fig. 2 heatmaps (the 4th image output, counting from 0) and the explorer (image + slider)
-    python scripts/screenshot_notebook.py book/02_varibad.ipynb \\
+    # docs/img/browser_02_*.png: the Fig. 2 heatmaps (the 4th image output, counting from 0) and the explorer
+    # (its image, slider and caption) with the slider at t = 45; full size, as docs/img/rooms4_*.png
+    python scripts/screenshot_notebook.py book/02_varibad.ipynb --full --slider 45 \\
         --output-index 3 --out docs/img/browser_02_fig2.png \\
         --selector '.jp-CodeCell:has(.widget-slider) .jp-Cell-outputArea' --out docs/img/browser_02_explorer.png
     # notebook 05 at full size (no MAMBA_EDU_QUICK), every image output, and the whole notebook in one picture
@@ -27,7 +29,11 @@ playwright's own after ``playwright install chromium``)::
 ``--output-index N`` and ``--selector CSS`` may be repeated; each is paired with the ``--out PATH`` that follows
 it in order (the N-th ``--out`` goes to the N-th target). ``--output-index`` counts the image outputs
 (``.jp-OutputArea-output`` with an ``<img>``) of the whole notebook in document order, from 0: ``--list`` shows
-them. A selector is a Playwright/CSS selector on the JupyterLab page; its first match is saved. PNGs are
+them. A selector is a Playwright/CSS selector on the JupyterLab page; its first match is saved. ``--slider T``
+sets the notebook's first ipywidgets slider to T before the screenshots (typed into its readout; the script
+waits for the kernel to redraw). The window grows to the notebook's height (at most 16000 px) before the
+screenshots, so an output taller than the window is not cut; ``--full-page`` stitches the notebook together
+window by window. PNGs are
 re-encoded with Pillow (optimised; ``--max-kb`` reduces them to a 256-colour palette when they are larger).
 
 Exit status: 0 when every cell ran without a traceback and every screenshot was saved; 1 otherwise (the
@@ -83,7 +89,8 @@ _IMAGES_JS = """() => [...document.querySelectorAll('NOTEBOOK .jp-CodeCell')].fl
   [...cell.querySelectorAll('.jp-OutputArea-output')].filter(o => o.querySelector('img'))
     .map(o => {const img = o.querySelector('img');
                return {code_cell: i, width: img.naturalWidth, height: img.naturalHeight,
-                       shown: [Math.round(img.getBoundingClientRect().width), Math.round(img.getBoundingClientRect().height)]};}))"""
+                       shown: [img.getBoundingClientRect().width, img.getBoundingClientRect().height].map(Math.round)};
+              }))"""
 _ERRORS_JS, _IMAGES_JS = (js.replace("NOTEBOOK", NOTEBOOK) for js in (_ERRORS_JS, _IMAGES_JS))
 IMAGE_OUTPUTS = NOTEBOOK + " .jp-CodeCell .jp-OutputArea-output:has(img)"
 
@@ -122,7 +129,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_server(base: str, token: str, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
+def wait_for_server(base: str, token: str, proc: subprocess.Popen | None = None, timeout: float = 300,
+                    log: Path | None = None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -130,7 +138,7 @@ def wait_for_server(base: str, token: str, proc: subprocess.Popen | None = None,
             return
         except OSError:
             if proc is not None and proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                err = log.read_text(errors="replace")[-2000:] if log is not None and log.exists() else ""
                 raise RuntimeError("JupyterLab exited: " + err)
             time.sleep(1)
     raise TimeoutError(f"JupyterLab did not answer within {timeout:.0f} s")
@@ -151,12 +159,16 @@ def serve_book(quick: bool = True, workdir: Path | None = None, timeout: float =
         if quick:
             env["MAMBA_EDU_QUICK"] = "1"
         write_lab_settings(workdir / "cfg")
+        log = workdir / "jupyterlab.log"                 # a file, not a pipe: a long run's log never blocks it
         proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "book.sh"), "--no-browser", "--ip=127.0.0.1",
-                                 f"--port={port}", f"--IdentityProvider.token={token}"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                                 f"--port={port}", f"--IdentityProvider.token={token}",
+                                 # the checkpoint JupyterLab makes on opening goes there, not into book/
+                                 f"--FileCheckpoints.checkpoint_dir={workdir / 'checkpoints'}"],
+                                cwd=ROOT, stdout=stack.enter_context(open(log, "wb")), stderr=subprocess.STDOUT,
+                                env=env)
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_for_server(base, token, proc, timeout)
+            wait_for_server(base, token, proc, timeout, log)
             yield base, token
         finally:
             if proc.poll() is None:
@@ -179,13 +191,57 @@ def open_notebook(page: Any, base: str, token: str, path: str, timeout: float = 
     n_cells = len(_api(base, token, "GET", f"contents/{urllib.parse.quote(path)}?content=1")["content"]["cells"])
     page.wait_for_function(f"""() => {{ const s = ({_STATE_JS})();
         return s && s.cells >= {n_cells} && s.status === 'idle'
-               && [...document.querySelectorAll('.jp-StatusBar-TextItem')].some(e => /\\bIdle\\b/.test(e.textContent)); }}""",
-                           timeout=timeout * 1000, polling=500)
+               && [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+                    .some(e => /\\bIdle\\b/.test(e.textContent)); }}""", timeout=timeout * 1000, polling=500)
     if hide_sidebar:
         tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
         if tab.count():
             tab.first.click()
             page.wait_for_timeout(500)
+
+
+def scroll_to(page: Any, locator: Any, tries: int = 20) -> dict[str, float]:
+    """Scroll JupyterLab's notebook so that ``locator``'s element is in the middle of its scroll area (its top
+    at the area's top if it is taller); Playwright's own scrolling leaves the notebook's scroll area where it
+    is. Return the element's bounding box once it is there."""
+    box = None
+    for _ in range(tries):
+        inside = locator.evaluate("""e => { const outer = e.closest('.jp-WindowedPanel-outer');
+            if (!outer) { e.scrollIntoView({block: 'center'}); return true; }
+            const r = e.getBoundingClientRect(), o = outer.getBoundingClientRect();
+            if (r.height > o.height) { outer.scrollTop += r.top - o.top; return Math.abs(r.top - o.top) < 2; }
+            outer.scrollTop += (r.top + r.height / 2) - (o.top + o.height / 2);
+            return r.top >= o.top - 1 && r.bottom <= o.bottom + 1; }""")
+        page.wait_for_timeout(300)
+        box = locator.bounding_box()
+        if inside and box:
+            return box
+    raise RuntimeError(f"could not scroll the notebook to {locator}: its box is {box}")
+
+
+def set_slider(page: Any, value: int, index: int = 0, timeout: float = 60) -> None:
+    """Set the ``index``-th ipywidgets slider of the notebook to ``value`` as a reader can (typing into its
+    readout box), then wait until the kernel has answered and the images of its cell have changed."""
+    slider = page.locator(NOTEBOOK + " .widget-slider").nth(index)
+    if slider.count() == 0:
+        raise LookupError(f"--slider: the notebook has no slider widget number {index}")
+    handle = slider.locator(".noUi-handle[role=slider]")
+    srcs = "e => [...e.closest('.jp-CodeCell').querySelectorAll('.jp-OutputArea-output img')].map(i => i.src)"
+    before = handle.evaluate(srcs)
+    scroll_to(page, handle)
+    readout = slider.locator(".widget-readout")
+    readout.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(str(value))
+    page.keyboard.press("Enter")
+    readout.evaluate("e => e.blur()")
+    page.wait_for_function("([el, v]) => Math.round(parseFloat(el.getAttribute('aria-valuenow'))) === v",
+                           arg=[handle.element_handle(), int(value)], timeout=timeout * 1000)
+    if before:                                   # the kernel redraws: the images of the slider's cell change
+        with contextlib.suppress(Exception):     # (a picture that does not follow the slider never does)
+            page.wait_for_function(f"""([el, before]) => JSON.stringify(({srcs})(el)) !== JSON.stringify(before)""",
+                                   arg=[handle.element_handle(), before], timeout=30_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=timeout * 1000)
 
 
 def delete_workspace(base: str, token: str, workspace: str) -> None:
@@ -285,17 +341,43 @@ def screenshot(page: Any, target: tuple[str, Any], out: Path, max_kb: float | No
         if locator.count() == 0:
             raise LookupError(f"--selector {value!r} matches nothing on the page")
         locator = locator.first
-    locator.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)                          # let content-visibility paint what scrolled in
+    scroll_to(page, locator)
     return save_png(locator.screenshot(animations="disabled"), out, max_kb)
 
 
-def full_page(page: Any, out: Path, max_kb: float | None = None) -> int:
-    """The whole notebook in one picture (call :func:`show_whole_notebook` first)."""
-    page.locator(NOTEBOOK + " .jp-WindowedPanel-outer").first.evaluate("e => e.scrollTo(0, 0)")
-    page.wait_for_timeout(500)
-    return save_png(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first.screenshot(animations="disabled"),
-                    out, max_kb)
+def full_page(page: Any, out: Path, max_kb: float | None = None, margin: int = 16) -> int:
+    """The whole notebook in one picture: its scroll area screenshotted window by window, stitched with Pillow.
+    Off-screen cells have estimated heights until they are painted, so the height is re-read at every step;
+    each window but the first drops its top ``margin`` px (the toolbar's shadow falls there)."""
+    import io
+
+    from PIL import Image
+
+    outer = page.locator(NOTEBOOK + " .jp-WindowedPanel-outer").first
+    height = "e => e.querySelector('.jp-WindowedPanel-inner').scrollHeight"
+    box = outer.bounding_box()
+    view = int(outer.evaluate("e => e.clientHeight"))
+    width = int(outer.evaluate("e => e.clientWidth"))          # without the scroll bar
+    scale = page.evaluate("() => window.devicePixelRatio")
+    pieces, y = [], 0
+    while True:
+        outer.evaluate("(e, y) => { e.scrollTop = y; }", y)
+        page.wait_for_timeout(500)                              # let content-visibility paint what scrolled in
+        top = int(outer.evaluate("e => e.scrollTop"))
+        shot = Image.open(io.BytesIO(page.screenshot(clip={"x": box["x"], "y": box["y"], "width": width,
+                                                           "height": view}, animations="disabled"))).convert("RGB")
+        skip = 0 if top == 0 else margin
+        pieces.append((top + skip, shot.crop((0, round(skip * scale), shot.width, shot.height))))
+        total = int(outer.evaluate(height))
+        if top + view >= total or len(pieces) > 1000:
+            break
+        y = top + view - 2 * margin
+    canvas = Image.new("RGB", (round(width * scale), round(total * scale)), "white")
+    for offset, piece in pieces:
+        canvas.paste(piece, (0, round(offset * scale)))
+    buf = io.BytesIO()
+    canvas.save(buf, format="png")
+    return save_png(buf.getvalue(), out, max_kb)
 
 
 def _parse_url(url: str, token: str | None) -> tuple[str, str]:
@@ -352,7 +434,7 @@ def _notebook_path(arg: str, own_server: bool) -> str:
     raise SystemExit(f"{arg}: no such notebook (looked in . and book/)")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog="Usage examples are in the docstring: scripts/screenshot_notebook.py.",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -373,17 +455,66 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chromium", help="the browser executable (default: chromium, chromium-browser, google-chrome "
                                        "on PATH, then Playwright's own)")
     ap.add_argument("--width", type=int, default=1280, help="browser window width in px (default 1280)")
-    ap.add_argument("--sidebar", action="store_true", help="keep JupyterLab's left sidebar open (default: collapsed)")
     ap.add_argument("--height", type=int, default=1000, help="browser window height in px (default 1000)")
+    ap.add_argument("--sidebar", action="store_true", help="keep JupyterLab's left sidebar open (default: collapsed)")
     ap.add_argument("--scale", type=float, default=1.0, help="device scale factor (2 = sharper, 4x the bytes)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds Run All Cells may take (default 1800)")
     ap.add_argument("--max-kb", type=float, default=400,
                     help="reduce a PNG above this size to 256 colours (default 400; 0 = never)")
+    ap.add_argument("--slider", type=int, metavar="VALUE",
+                    help="before the screenshots, set the notebook's first slider widget to VALUE (typed into its "
+                         "readout, as a reader can)")
     ap.add_argument("--keep-going", action="store_true", help="save the screenshots even if a cell failed")
     args = ap.parse_args(argv)
-    targets = args.targets or []
-    if len(args.out) != len(targets):
-        ap.error(f"{len(targets)} targets (--output-index/--selector) but {len(args.out)} --out paths")
+    args.targets = args.targets or []
+    if len(args.out) != len(args.targets):
+        ap.error(f"{len(args.targets)} targets (--output-index/--selector) but {len(args.out)} --out paths")
+    return args
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run_and_check(page: Any, base: str, token: str, path: str, workspace: str, args: argparse.Namespace) -> bool:
+    """Open the notebook, Run All Cells, report errors; True when every cell ran without a traceback."""
+    t0 = time.time()
+    open_notebook(page, base, token, path, workspace=workspace, hide_sidebar=not args.sidebar)
+    _log(f"opened {path} ({time.time() - t0:.0f} s); Run -> Run All Cells")
+    result = run_all_cells(page, timeout=args.timeout, log=_log)
+    errors = output_errors(page)
+    _log(f"ran in {result['seconds']:.0f} s; {'all cells ran' if result['complete'] else 'NOT all cells ran'}; "
+         f"{len(errors)} error outputs")
+    for err in errors:
+        print(f"--- error in code cell {err['code_cell']} ---\n{err['text']}", file=sys.stderr)
+    return not errors and result["complete"]
+
+
+def save_screenshots(page: Any, args: argparse.Namespace) -> None:
+    """What the arguments ask for: the list of image outputs, the slider, the full page, the targets."""
+    max_kb = args.max_kb or None
+    images = image_outputs(page)
+    if args.list:
+        for i, im in enumerate(images):
+            print(f"  output {i:2d}: code cell {im['code_cell']:2d}, {im['width']}x{im['height']} px "
+                  f"(shown {im['shown'][0]}x{im['shown'][1]})")
+    if args.slider is not None:
+        set_slider(page, args.slider)
+        _log(f"moved the first slider to {args.slider}")
+    if args.full_page:                                          # before the window grows for the outputs
+        _log(f"saved {args.full_page} ({full_page(page, args.full_page, max_kb=max_kb) / 1024:.0f} KB)")
+    if args.targets or args.all_images:
+        show_whole_notebook(page)
+    for target, out in zip(args.targets, args.out):
+        _log(f"saved {out} ({screenshot(page, target, out, max_kb) / 1024:.0f} KB)")
+    if args.all_images:
+        for i in range(len(images)):
+            out = args.all_images / f"output_{i:02d}.png"
+            _log(f"saved {out} ({screenshot(page, ('index', i), out, max_kb) / 1024:.0f} KB)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -392,18 +523,15 @@ def main(argv: list[str] | None = None) -> int:
     if find_chromium(args.chromium) is None:
         print("screenshot_notebook: no chromium/chromium-browser/google-chrome on PATH; trying Playwright's own",
               file=sys.stderr)
-    max_kb = args.max_kb or None
-    log = lambda msg: print(msg, flush=True)   # noqa: E731
-    t0 = time.time()
     with contextlib.ExitStack() as stack:
         if args.url:
             base, token = _parse_url(args.url, args.token)
             path = stack.enter_context(temporary_copy(base, token, _notebook_path(args.notebook, False)))
-            log(f"using {base} (its own environment: quick mode is whatever it was started with); running a copy, "
-                f"{path}")
+            _log(f"using {base} (its own environment: quick mode is whatever it was started with); running a "
+                 f"copy, {path}")
         else:
             path = _notebook_path(args.notebook, True)
-            log(f"starting JupyterLab on book/ ({'full size' if args.full else 'quick mode, MAMBA_EDU_QUICK=1'})")
+            _log(f"starting JupyterLab on book/ ({'full size' if args.full else 'quick mode, MAMBA_EDU_QUICK=1'})")
             base, token = stack.enter_context(serve_book(quick=not args.full))
         pw = stack.enter_context(sync_playwright())
         try:
@@ -411,39 +539,16 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as e:
             print(f"screenshot_notebook: {e}", file=sys.stderr)
             return 2
+        workspace = f"mamba-edu-screenshot-{secrets.token_hex(4)}"   # a fresh JupyterLab layout, deleted after
+        stack.callback(delete_workspace, base, token, workspace)         # the browser has closed
         stack.callback(browser.close)
         page = browser.new_page(viewport={"width": args.width, "height": args.height},
                                 device_scale_factor=args.scale)
-        workspace = f"mamba-edu-screenshot-{secrets.token_hex(4)}"
-        stack.callback(delete_workspace, base, token, workspace)
-        open_notebook(page, base, token, path, workspace=workspace, hide_sidebar=not args.sidebar)
-        log(f"opened {path} ({time.time() - t0:.0f} s); Run -> Run All Cells")
-        result = run_all_cells(page, timeout=args.timeout, log=log)
-        errors = output_errors(page)
-        log(f"ran in {result['seconds']:.0f} s; {'all cells ran' if result['complete'] else 'NOT all cells ran'}; "
-            f"{len(errors)} error outputs")
-        for err in errors:
-            print(f"--- error in code cell {err['code_cell']} ---\n{err['text']}", file=sys.stderr)
-        failed = bool(errors) or not result["complete"]
-        if failed and not args.keep_going:
+        ok = run_and_check(page, base, token, path, workspace, args)
+        if not ok and not args.keep_going:
             return 1
-        images = image_outputs(page)
-        if args.list:
-            for i, im in enumerate(images):
-                print(f"  output {i:2d}: code cell {im['code_cell']:2d}, {im['width']}x{im['height']} px "
-                      f"(shown {im['shown'][0]}x{im['shown'][1]})")
-        if targets or args.all_images or args.full_page:
-            show_whole_notebook(page)
-        for target, out in zip(targets, args.out):
-            size = screenshot(page, target, out, max_kb)
-            log(f"saved {out} ({size / 1024:.0f} KB)")
-        if args.all_images:
-            for i in range(len(images)):
-                out = args.all_images / f"output_{i:02d}.png"
-                log(f"saved {out} ({screenshot(page, ('index', i), out, max_kb) / 1024:.0f} KB)")
-        if args.full_page:
-            log(f"saved {args.full_page} ({full_page(page, args.full_page, max_kb=max_kb) / 1024:.0f} KB)")
-        return 1 if failed else 0
+        save_screenshots(page, args)
+        return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -133,30 +133,35 @@ def test_notebook_02_runs_in_a_browser_and_its_slider_moves_the_picture(browser_
     cell = page.locator(snb.NOTEBOOK + " .jp-CodeCell:has(.widget-slider)")
     assert cell.count() == 1, "the heatmap explorer's slider did not render"
     handle = cell.locator(".widget-slider .noUi-handle[role=slider]")
-    img = cell.locator(".jp-OutputArea-output[data-mime-type='image/png'] img")
+    img = cell.locator(".jp-OutputArea-output[data-mime-type='image/png'] img")   # the picture the slider moves
     caption = cell.locator(".widget-html-content")
     assert handle.count() == 1 and img.count() == 1 and caption.count() == 1
-    handle.scroll_into_view_if_needed()
+    box = snb.scroll_to(page, handle)                  # the notebook scrolled to the explorer, as a reader does
     t_max = int(float(handle.get_attribute("aria-valuemax")))
 
+    def picture():
+        return cell.evaluate("c => c.querySelector(\".jp-OutputArea-output[data-mime-type='image/png'] img\").src")
+
     def picture_after(move, expect_t):
-        src, t_before = img.get_attribute("src"), handle.get_attribute("aria-valuenow")
+        src, t_before = picture(), handle.get_attribute("aria-valuenow")
         move()
         page.wait_for_function("([el, before]) => el.getAttribute('aria-valuenow') !== before",
                                arg=[handle.element_handle(), t_before], timeout=30_000)
         t_now = int(float(handle.get_attribute("aria-valuenow")))
         if expect_t is not None:
             assert t_now == expect_t
-        # the kernel swaps the frame and updates the image output in place
-        page.wait_for_function("([img, src]) => img.getAttribute('src') !== src && img.complete && img.naturalWidth > 0",
-                               arg=[img.element_handle(), src], timeout=60_000)
+        # the kernel swaps in that step's frame and updates the image output in place, and the caption
+        page.wait_for_function("""([cell, src]) => {
+            const img = cell.querySelector(".jp-OutputArea-output[data-mime-type='image/png'] img");
+            return img && img.src !== src && img.complete && img.naturalWidth > 0; }""",
+                               arg=[cell.element_handle(), src], timeout=60_000)
         page.wait_for_function("([el, t]) => el.textContent.includes(`t = ${t},`)",
                                arg=[caption.element_handle(), t_now], timeout=60_000)
+        assert picture() != src
         return t_now
 
     # drag the handle with the mouse to about three quarters of the track
     track = cell.locator(".widget-slider .noUi-base").bounding_box()
-    box = handle.bounding_box()
 
     def drag():
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
