@@ -4,7 +4,8 @@ Loads ``checkpoints/{latest,best}.pt`` of a run folder (with its replay: use ``l
 checkpoint is saved without one), draws one training batch exactly as an update would, and reports:
 
 * the reward head's recall: the predicted reward at the steps where the real reward was positive,
-  against its prediction elsewhere (a head that has not learned the sparse reward predicts ~0 on both);
+  against its prediction elsewhere (a head that has not learned the sparse reward predicts ~0 on both),
+  and the same for the decoder's reconstruction of the reward feature of the observation;
 * the critic's spread: quantiles of v(s) over the imagination start states, and the spread (std over
   states) of each critic layer's output (a critic whose last layers carry no spread has collapsed to
   a constant, so v(s_1) gives the actor no direction);
@@ -40,6 +41,24 @@ def grad_norm(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> float:
     return float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))
 
 
+def decoded_reward_feature(agent, cb, post, pos: torch.Tensor) -> dict[str, float]:
+    """How well the decoder reconstructs the reward *feature of the observation* (MAMBA appends the last
+    reward to it, paper Sec. 3.3) where the reward was positive: the column of the observation that equals
+    the reward at every step, decoded from the posterior features."""
+    from mamba_edu.agents.dreamer.distributions import symexp
+
+    obs, reward = cb.batch["obs"], cb.batch["reward"]
+    if isinstance(obs, dict) or not pos.any():
+        return {}
+    columns = [j for j in range(obs.shape[-1]) if torch.equal(obs[..., j], reward)]
+    if not columns or agent.wm.vec_decoder is None:
+        return {}
+    with torch.no_grad():
+        decoded = symexp(agent.wm.vec_decoder(agent.wm.rssm.features(post)))[..., columns[0]]
+    return {"decoder/reward_feature_at_positive": float(decoded[pos].mean()),
+            "decoder/reward_feature_elsewhere": float(decoded[~pos].mean())}
+
+
 def diagnose(run: str, which: str = "latest", seed: int = 0) -> dict[str, float]:
     torch.manual_seed(seed)
     cfg, learner, _ = load_learner(run, which)
@@ -59,6 +78,7 @@ def diagnose(run: str, which: str = "latest", seed: int = 0) -> dict[str, float]
     report["reward/pred_at_positive"] = float(pred[pos].mean()) if pos.any() else float("nan")
     report["reward/real_at_positive"] = float(real[pos].mean()) if pos.any() else float("nan")
     report["reward/pred_elsewhere"] = float(pred[~pos].mean())
+    report.update(decoded_reward_feature(agent, cb, post, pos))
 
     start = agent._imagination_starts({k: v.detach() for k, v in post.items()})
     feats = agent.wm.rssm.features(start).detach()
