@@ -204,23 +204,32 @@ def release(solutions: Path, out_dir: Path, only: list[str] | None = None, check
     import nbformat
 
     solutions, out_dir = Path(solutions), Path(out_dir)
-    if not solutions.is_dir():
-        raise ReleaseError(f"solutions folder {solutions} does not exist")
-    if out_dir.resolve() == solutions.resolve():
-        raise ReleaseError("the output folder must differ from the solutions folder (it would overwrite them)")
-    paths = sorted(p for p in solutions.glob("*.ipynb"))
-    if only:
-        paths = [p for p in paths if any(name in p.name for name in only)]
-        if not paths:
-            raise ReleaseError(f"no solution notebook in {solutions} matches {only}")
-    if not paths:
-        raise ReleaseError(f"no .ipynb files in {solutions}")
+    paths = _notebooks_to_release(solutions, out_dir, only, "solutions", "solution notebook",
+                                  "it would overwrite them")
     results = []
     for path in paths:
         student, n = student_version(nbformat.read(path, as_version=4), path)
         target, changed = _write_if_changed(student, out_dir / path.name, check)
         results.append(Released(path, target, student.metadata["mamba_edu"]["assignment"], n, changed))
     return results
+
+
+def _notebooks_to_release(folder: Path, out_dir: Path, only: list[str] | None, what: str, item: str,
+                          why: str) -> list[Path]:
+    """The ``*.ipynb`` of ``folder`` to release (those whose name contains one of ``only``, if given), with
+    one clear error for a missing folder, an output folder equal to it, or nothing to release."""
+    if not folder.is_dir():
+        raise ReleaseError(f"{what} folder {folder} does not exist")
+    if out_dir.resolve() == folder.resolve():
+        raise ReleaseError(f"the output folder must differ from the {what} folder ({why})")
+    paths = sorted(folder.glob("*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(name in p.name for name in only)]
+        if not paths:
+            raise ReleaseError(f"no {item} in {folder} matches {only}")
+    if not paths:
+        raise ReleaseError(f"no .ipynb files in {folder}")
+    return paths
 
 
 def _write_if_changed(nb, target: Path, check: bool) -> tuple[Path, bool]:
@@ -283,17 +292,7 @@ def release_book(book: Path, out_dir: Path, only: list[str] | None = None, check
     import nbformat
 
     book, out_dir = Path(book), Path(out_dir)
-    if not book.is_dir():
-        raise ReleaseError(f"book folder {book} does not exist")
-    if out_dir.resolve() == book.resolve():
-        raise ReleaseError("the output folder must differ from the book folder (it would overwrite the answers)")
-    paths = sorted(book.glob("*.ipynb"))
-    if only:
-        paths = [p for p in paths if any(name in p.name for name in only)]
-        if not paths:
-            raise ReleaseError(f"no notebook in {book} matches {only}")
-    if not paths:
-        raise ReleaseError(f"no .ipynb files in {book}")
+    paths = _notebooks_to_release(book, out_dir, only, "book", "notebook", "it would overwrite the answers")
     results = []
     for path in paths:
         student, n = book_student_version(nbformat.read(path, as_version=4), path)
