@@ -229,7 +229,8 @@ PINNED_TWO_ITERATIONS = {
 def test_two_ppo_iterations_reproduce_the_pinned_numbers(algo):
     """Two iterations of a tiny VariBAD / HyperX run with fixed seeds: the last metrics and the summed absolute
     weights of the policy, the VAE (and the RND predictor) are the recorded ones."""
-    _, learner, env = build(algo, "MetaBandit", [], {**SMALL, "precollect": 0, "seed": 3})
+    # the pinned numbers are of this exact configuration: MAMBA_EDU_QUICK (set by the test command) must not add `quick`
+    _, learner, env = build(algo, "MetaBandit", [], {**SMALL, "precollect": 0, "seed": 3}, quick_from_env=False)
     env_steps = 0
     for i in range(2):
         batch = collect_batch(learner, env, env_steps, seed=list(range(100 * i, 100 * i + env.num_envs)))
