@@ -41,7 +41,7 @@ def grad_norm(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> float:
     return float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))
 
 
-def decoded_reward_feature(agent, cb, post, pos: torch.Tensor) -> dict[str, float]:
+def decoded_reward_feature(agent, cb, post_feats: torch.Tensor, pos: torch.Tensor) -> dict[str, float]:
     """How well the decoder reconstructs the reward *feature of the observation* (MAMBA appends the last
     reward to it, paper Sec. 3.3) where the reward was positive: the column of the observation that equals
     the reward at every step, decoded from the posterior features."""
@@ -54,7 +54,7 @@ def decoded_reward_feature(agent, cb, post, pos: torch.Tensor) -> dict[str, floa
     if not columns or agent.wm.vec_decoder is None:
         return {}
     with torch.no_grad():
-        decoded = symexp(agent.wm.vec_decoder(agent.wm.rssm.features(post)))[..., columns[0]]
+        decoded = symexp(agent.wm.vec_decoder(post_feats))[..., columns[0]]
     return {"decoder/reward_feature_at_positive": float(decoded[pos].mean()),
             "decoder/reward_feature_elsewhere": float(decoded[~pos].mean())}
 
@@ -69,7 +69,8 @@ def diagnose(run: str, which: str = "latest", seed: int = 0) -> dict[str, float]
     cb = agent.context.sample(learner.replay, 10 ** 12, agent.updates)
     with torch.no_grad():
         _, post, wm_metrics = agent.wm.loss(cb.batch, cb.indices, cb.start, cb.weights)
-        pred = agent.wm.reward(agent.wm.rssm.features(post))
+        post_feats = agent.wm.rssm.features(post)
+        pred = agent.wm.reward(post_feats)
     report.update({k: float(v) for k, v in wm_metrics.items() if k.startswith("wm/")})
     real = cb.batch["reward"][: pred.shape[0]]
     pred = pred[: real.shape[0]]
@@ -78,7 +79,7 @@ def diagnose(run: str, which: str = "latest", seed: int = 0) -> dict[str, float]
     report["reward/pred_at_positive"] = float(pred[pos].mean()) if pos.any() else float("nan")
     report["reward/real_at_positive"] = float(real[pos].mean()) if pos.any() else float("nan")
     report["reward/pred_elsewhere"] = float(pred[~pos].mean())
-    report.update(decoded_reward_feature(agent, cb, post, pos))
+    report.update(decoded_reward_feature(agent, cb, post_feats, pos))
 
     start = agent._imagination_starts({k: v.detach() for k, v in post.items()})
     feats = agent.wm.rssm.features(start).detach()
