@@ -67,6 +67,11 @@ class DreamerConfig(RunConfig):
     """Full context: True puts the KL terms on every unrolled step of the prefix and the prediction
     losses on the ``seq_len`` sampled indices (the authors' code; ``paper``); False: all terms at the
     sampled indices."""
+    recon_window: int = bounded(0, lo=0, hi=9, note="0: off; odd")
+    """The authors' extra multi-step heads (their ``reconstruction_window``, default 3; not in the paper):
+    decoder, reward and continue heads on [feature, embedding of each of the W steps around a sampled
+    step] that predict the step after that embedding (:mod:`mamba_edu.agents.dreamer.multi_step_heads`).
+    0: off (the paper's model)."""
     model_lr: float = bounded(1e-4, gt=0)
     """Adam learning rate of the world model."""
     model_grad_clip: float = bounded(1000.0, gt=0)
@@ -165,9 +170,12 @@ class DreamerConfig(RunConfig):
     keeps it off)."""
 
     def check_relations(self) -> None:
-        """The cheaper context strategies need full context; the burn-in is whole stored-state strides."""
+        """The cheaper context strategies need full context; the burn-in is whole stored-state strides; the
+        multi-step heads' window is odd."""
         if self.context != "full" and not self.full_context:
             raise ValueError(f"config: context={self.context!r} needs full_context=True (use it with --algo mamba)")
+        if self.recon_window % 2 == 0 and self.recon_window:
+            raise ValueError(f"config: recon_window must be odd (1, 3, 5, 7, 9) or 0 (off), got {self.recon_window}")
         if self.burn_in % self.state_stride:
             raise ValueError(f"config: burn_in must be a multiple of state_stride ({self.state_stride}: 0, "
                              f"{self.state_stride}, {2 * self.state_stride}, ...), got {self.burn_in}")

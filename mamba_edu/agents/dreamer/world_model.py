@@ -9,6 +9,9 @@ for continue) plus KL balancing (0.5·dyn + 0.1·rep, free bits 1 nat).
 * Dreamer: a batch of windows, loss on every step of each window (``indices=None``);
 * MAMBA (paper Sec. 3.3): whole meta-episode prefixes are encoded, but the loss is taken only at
   ``L`` sampled indices per sequence — the heads then run on B·L states, as in Dreamer.
+
+With ``cfg.recon_window`` > 0 the authors' extra multi-step heads add their terms
+(:mod:`mamba_edu.agents.dreamer.multi_step_heads`; not in the paper).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import torch
 from torch import nn
 
 from mamba_edu.agents.dreamer.distributions import TwoHot, symlog
+from mamba_edu.agents.dreamer.multi_step_heads import MultiStepHeads
 from mamba_edu.agents.dreamer.networks import (ConvDecoder, ConvEncoder, dreamerv3_init, mlp, set_layer_norm_eps,
                                                zero_init_last)
 from mamba_edu.agents.dreamer.rssm import RSSM, State, kl_balance
@@ -73,13 +77,25 @@ class WorldModel(nn.Module):
         self.vec_decoder = mlp(feat, enc_units, enc_layers, obs_dim) if obs_dim else None
         self.reward_head = zero_init_last(mlp(feat, cfg.units, cfg.layers, cfg.bins))
         self.cont_head = mlp(feat, cfg.units, cfg.layers, 1)
+        self.multi_step = self._multi_step_heads(cfg, obs_dim, enc_units, enc_layers)
         set_layer_norm_eps(self, cfg.norm_eps)
         if cfg.weight_init == "dreamerv3":
             outputs = {self.reward_head[-1]: 0.0, self.cont_head[-1]: 1.0, self.rssm.prior_net[-1]: 1.0,
                        self.rssm.post_out: 1.0}
             if self.vec_decoder is not None:
                 outputs[self.vec_decoder[-1]] = 1.0
+            if self.multi_step is not None:
+                outputs.update(self.multi_step.output_scales())
             dreamerv3_init(self, outputs)
+
+    def _multi_step_heads(self, cfg, obs_dim: int, enc_units: int, enc_layers: int) -> MultiStepHeads | None:
+        """The authors' extra multi-step heads when ``cfg.recon_window`` > 0 (vector observations only)."""
+        if not cfg.recon_window:
+            return None
+        if self.image_shape is not None:
+            raise ValueError("recon_window supports vector observations only (this env has images); use recon_window=0")
+        return MultiStepHeads(self.rssm.feat_dim, self.encoder.out_dim, obs_dim, cfg.recon_window, cfg.units,
+                              cfg.layers, enc_units, enc_layers, cfg.bins)
 
     # ------------------------------------------------------------------------------------------
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
@@ -94,7 +110,10 @@ class WorldModel(nn.Module):
 
         ``noise`` draws the latent samples' Gumbel noise, (T, B, stoch, classes) in one call (default:
         fresh samples; :func:`zero_noise` takes every latent's mode)."""
-        embed = self.encoder(batch["obs"])
+        return self._posterior(self.encoder(batch["obs"]), batch, start, noise)
+
+    def _posterior(self, embed: torch.Tensor, batch: dict[str, Any], start: State | None,
+                   noise: NoiseFn | None) -> State:
         eps = None if noise is None else noise((*embed.shape[:2], self.rssm.stoch, self.rssm.classes),
                                                embed.device, embed.dtype)
         return self.rssm.observe(embed, batch["prev_action"], start, eps)
@@ -110,7 +129,8 @@ class WorldModel(nn.Module):
         ``weights`` (T, B) weighs each step's terms (a weighted mean; stored-state windows), default 1.
         ``noise``: the latent samples' noise source (:meth:`observe`).
         """
-        post = self.observe(batch, start, noise)
+        embed = self.encoder(batch["obs"])
+        post = self._posterior(embed, batch, start, noise)
         if indices is not None:
             sel, obs = gather_time(post, indices), gather_time(batch["obs"], indices)
             reward, term = gather_time(batch["reward"], indices), gather_time(batch["terminal"], indices)
@@ -141,6 +161,22 @@ class WorldModel(nn.Module):
                 return (x * weights).sum() / weights.sum()
         total = sum(mean(v) for v in losses.values()) + mean(kl_loss)
         metrics = {f"wm/{k}": mean(v).detach() for k, v in losses.items()}
+        if self.multi_step is not None:
+            multi = self._multi_step_losses(feat, embed, batch, indices, weights)
+            total = total + sum(multi.values())
+            metrics.update({f"wm/{k}": v.detach() for k, v in multi.items()})
         metrics.update({f"wm/{k}": mean(v).detach() for k, v in kl_metrics.items()})
         metrics["wm/total"] = total.detach()
         return total, post, metrics
+
+    def _multi_step_losses(self, feat: torch.Tensor, embed: torch.Tensor, batch: dict[str, Any],
+                           indices: torch.Tensor | None, weights: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The multi-step heads' mean losses (masked pairs count in the mean, as in the authors' code);
+        with ``weights`` each pair weighs as its sampled step."""
+        T, B = embed.shape[:2]
+        rows = indices if indices is not None else torch.arange(T, device=embed.device)[:, None].expand(T, B)
+        per_pair, owner = self.multi_step.losses(feat, embed, batch, rows)
+        if weights is None:
+            return {k: v.mean() for k, v in per_pair.items()}
+        w = gather_time(weights, owner)
+        return {k: (v * w).sum() / w.sum() for k, v in per_pair.items()}
