@@ -143,6 +143,22 @@ def test_fp16_scales_its_gradients_on_the_agents_device():
     assert agent.scaler.get_scale() > 0
 
 
+def test_fp16_gradient_scale_survives_a_checkpoint():
+    """The scaler's state (its scale and growth tracker) is part of the agent's state, so an fp16 run
+    resumes with the scale it had learned instead of restarting at 65536 (and overflowing again)."""
+    agent, rp = make(precision="fp16")
+    updates(agent, rp)
+    agent.scaler.update(new_scale=1024.0)
+    state = agent.state_dict()
+    fresh, _ = make(precision="fp16")
+    assert fresh.scaler.get_scale() != 1024.0
+    fresh.load_state_dict(state)
+    assert fresh.scaler.get_scale() == 1024.0
+    plain, _ = make()
+    plain.load_state_dict(make()[0].state_dict())       # fp32: the scaler's state is empty and ignored
+    assert not plain.scaler.is_enabled()
+
+
 # ----- host synchronisations ----------------------------------------------------------------------------------
 #: the Tensor methods that read a value on the host (each one waits for the device on a GPU)
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu")

@@ -133,7 +133,7 @@ class DreamerAgent:
         T, B = post["deter"].shape[:2]
         if self.cfg.full_context and T > self.cfg.imag_starts:
             gen = torch.Generator(device="cpu").manual_seed(int(self.updates) * 7919 + self.cfg.seed)
-            idx = torch.randint(0, T, (self.cfg.imag_starts, B), generator=gen).to(self.device)
+            idx = torch.randint(0, T, (self.cfg.imag_starts, B), generator=gen).to(self.device, non_blocking=True)
             post = gather_time(post, idx)
         return {k: v.reshape(-1, *v.shape[2:]) for k, v in post.items()}
 
@@ -230,7 +230,7 @@ class DreamerAgent:
     def state_dict(self) -> dict[str, Any]:
         return {"wm": self.wm.state_dict(), "ac": self.ac.state_dict(), "wm_opt": self.wm_opt.state_dict(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "updates": self.updates, "context": self.context.state_dict()}
+                "updates": self.updates, "context": self.context.state_dict(), "scaler": self.scaler.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wm.load_state_dict(state["wm"])
@@ -240,6 +240,8 @@ class DreamerAgent:
                 getattr(self, name).load_state_dict(state[name])
         self.updates = int(state["updates"])
         self.context.load_state_dict(state.get("context", {}))
+        if self.scaler.is_enabled() and state.get("scaler"):   # fp16 only; older checkpoints have none
+            self.scaler.load_state_dict(state["scaler"])
 
     def updates_per_step(self) -> float:
         """Updates per real env step: ``cfg.updates_per_step``, else DreamerV3's train ratio / (B·L)."""
