@@ -10,7 +10,8 @@ import torch
 from mamba_edu.agents.ppo.config import PPOConfig, resolve_config
 from mamba_edu.agents.ppo.hyperx import HyperXBonus, RNDBonus
 from mamba_edu.agents.ppo.ppo import ReturnNormaliser, RunningMeanStd, gae, ppo_loss
-from mamba_edu.agents.ppo.varibad import RewardDecoder, VariBADVAE, decode_plan, kl_to_previous, local_window
+from mamba_edu.agents.ppo.varibad import (RewardDecoder, VariBADVAE, decode_plan, kl_to_previous, local_window,
+                                          sample_gaussian)
 from mamba_edu.cli import main as cli_main
 from mamba_edu.training.collect import collect_batch
 from mamba_edu.training.loop import build, load_learner, train
@@ -119,6 +120,124 @@ def test_optional_state_decoder_and_action_conditioned_reward_decoder():
     assert terms["losses/vae_state"] > 0 and terms["losses/vae_reward"] > 0 and torch.isfinite(loss)
     loss.backward()
     assert vae.state_decoder.fc_z.weight.grad is not None and vae.reward_decoder.fc_a.weight.grad is not None
+
+
+# ----- the speed-ups compute what the plain code computes ------------------------------------------------
+
+def _random_gru(I, H, seed=0):
+    torch.manual_seed(seed)
+    gru = torch.nn.GRU(I, H)
+    for p in gru.parameters():                        # not the zero biases of the encoder's init: test them all
+        torch.nn.init.normal_(p, std=0.5)
+    return gru
+
+
+def test_gru_sequence_forward_equals_nn_gru_and_gradients_equal_autograd():
+    """gru_sequence (batched backward) against autograd through nn.GRU: the same outputs bit for bit, the same
+    gradients of inputs, initial state and all four weights up to float rounding; without autograd, a single
+    step (acting) and a sequence are nn.GRU's bit for bit."""
+    from mamba_edu.agents.ppo.gru import gru_sequence
+
+    T, B, I, H = 17, 4, 5, 6
+    gru = _random_gru(I, H)
+    x, h0 = torch.randn(T, B, I, requires_grad=True), torch.randn(B, H, requires_grad=True)
+    w_out, w_last = torch.randn(T, B, H), torch.randn(B, H)
+
+    def run(f):
+        params = [x, h0, *gru.parameters()]
+        for p in params:
+            p.grad = None
+        out, last = f()
+        ((out * w_out).sum() + (last * w_last).sum()).backward()
+        return out.detach(), last.detach(), [p.grad.clone() for p in params]
+
+    ref_out, ref_last, ref_grads = run(lambda: (lambda o, h: (o, h[0]))(*gru(x, h0[None])))
+    out, last, grads = run(lambda: gru_sequence(gru, x, h0))
+    assert torch.equal(out, ref_out) and torch.equal(last, ref_last)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=1e-5, atol=1e-5), float((g - r).abs().max())
+    with torch.no_grad():
+        for steps in (1, T):
+            o, h = gru_sequence(gru, x[:steps], h0)
+            o_ref, h_ref = gru(x[:steps], h0[None])
+            assert torch.equal(o, o_ref) and torch.equal(h, h_ref[0])
+
+
+def test_encoder_step_is_one_step_of_the_sequence_gru_bit_for_bit():
+    """Acting updates the belief with torch.gru_cell: the same numbers as one step of nn.GRU."""
+    cfg = resolve_config("varibad", "PointRobot")
+    vae = VariBADVAE(cfg, state_dim=2, action_dim=2)
+    a, s, r = torch.randn(16, 2), torch.randn(16, 2), torch.randn(16)
+    h = torch.randn(16, cfg.gru_hidden)
+    with torch.no_grad():
+        mu, lv, h1 = vae.encoder.step(a, s, r, h)
+        out, h_ref = vae.encoder.gru(vae.encoder.embed(a, s, r)[None], h[None])
+    assert torch.equal(h1, h_ref[0]) and torch.equal(h1, out[0])
+    assert torch.equal(mu, vae.encoder.fc_mu(out[0])) and torch.equal(lv, vae.encoder.fc_logvar(out[0]))
+
+
+def _reference_elbo(vae, batch, plan):
+    """The negative ELBO as computed before the speed-ups: the encoder's nn.GRU differentiated by autograd,
+    and every (belief, transition) pair of the plan decoded one by one (reward decoders on z and s' or on
+    z alone; KL summed over the batch, ``kl_batch_reduction='sum'`` as every preset)."""
+    enc, cfg = vae.encoder, vae.cfg
+    mu0, lv0, h0 = enc.prior(batch["rewards"].shape[1])
+    out, _ = enc.gru(enc.embed(batch["actions"], batch["states"][1:], batch["rewards"]), h0[None])
+    mean, logvar = (torch.cat([p0[None], p]) for p0, p in zip((mu0, lv0), enc.heads(out)))
+    elbo_idx, decode_idx, weight = plan
+    b = torch.arange(mean.shape[1])
+    z = sample_gaussian(mean[elbo_idx, b], logvar[elbo_idx, b])[:, None]
+    dec, idx = vae.reward_decoder, (decode_idx, b)
+    if dec.kind == "bernoulli-cells":
+        rec = dec.nll(z, batch["rewards"][idx], cell=batch["cells"][1:][idx])
+    else:
+        rec = dec.nll(z, batch["rewards"][idx], next_state=batch["states"][1:][idx])
+    kl = kl_to_previous(mean, logvar)[elbo_idx, b].sum(0).sum()
+    return cfg.reward_loss_coef * (rec * weight).sum((0, 1)).mean() + cfg.kl_weight * kl
+
+
+@pytest.mark.parametrize("algo,env", [("varibad", "Rooms-3"), ("varibad-local", "Rooms-3"),
+                                      ("varibad", "PointRobot")])
+def test_elbo_and_its_gradients_equal_the_plain_computation(algo, env):
+    """VariBADVAE.elbo (batched GRU backward; on Rooms with global reconstruction, the cell decoder's loss
+    summed by cell) against _reference_elbo on the same meta-episodes, plan and noise: the same loss and
+    the same gradient of every encoder and decoder parameter, up to float rounding."""
+    cfg = resolve_config(algo, env)
+    H, B, n_cells, S, A = 40, 6, 45, 2, (5 if env.startswith("Rooms") else 2)
+    vae = VariBADVAE(cfg, state_dim=S, action_dim=A, n_cells=n_cells if cfg.reward_decoder == "bernoulli-cells" else 0)
+    for p in vae.encoder.gru.parameters():          # non-zero biases, so their gradients are tested too
+        torch.nn.init.normal_(p, std=0.3)
+    gen = torch.Generator().manual_seed(1)
+    decodable = (torch.rand(H, B, generator=gen) > 0.1).float()
+    batch = {"states": torch.randn(H + 1, B, S, generator=gen), "actions": torch.randn(H, B, A, generator=gen),
+             "rewards": torch.where(torch.rand(H, B, generator=gen) < 0.3, 1.0, -0.1), "decodable": decodable,
+             "cells": torch.randint(0, n_cells, (H + 1, B), generator=gen)}
+    grads = {}
+    for name in ("new", "reference"):
+        vae.zero_grad()
+        torch.manual_seed(2)
+        if name == "new":
+            loss, _ = vae.elbo(batch, np.random.default_rng(3))
+        else:
+            plan = decode_plan(H, B, cfg.reconstruction, cfg.local_window, decodable, cfg.subsample_elbos,
+                               cfg.subsample_decodes, np.random.default_rng(3))
+            loss = _reference_elbo(vae, batch, plan)
+        loss.backward()
+        grads[name] = (loss.detach(), {n: p.grad.clone() for n, p in vae.named_parameters() if p.grad is not None})
+    (loss_new, g_new), (loss_ref, g_ref) = grads["new"], grads["reference"]
+    assert loss_new.item() == pytest.approx(loss_ref.item(), rel=1e-6)
+    assert g_new.keys() == g_ref.keys() and any(k.startswith("encoder.gru") for k in g_new)
+    for k in g_ref:
+        assert torch.allclose(g_new[k], g_ref[k], rtol=1e-4, atol=1e-5 * g_ref[k].abs().max()), k
+
+
+def test_global_decode_plan_weight_is_the_gathered_mask():
+    H, B = 12, 3
+    decodable = (torch.rand(H, B) > 0.3).float()
+    e, d, w = decode_plan(H, B, "global", 10, decodable)
+    assert torch.equal(w, decodable[d, torch.arange(B)])
+    e, d, w = decode_plan(H, B, "global", 10, decodable, n_elbos=5, rng=np.random.default_rng(0))
+    assert torch.equal(w, decodable[d, torch.arange(B)])
 
 
 # ----- the local window ---------------------------------------------------------------------------

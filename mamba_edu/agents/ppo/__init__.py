@@ -9,6 +9,8 @@ App. E, Table 3). Modules, each readable top to bottom:
   reconstruction windows, the belief-conditioned policy, the meta-episode buffer;
 * :mod:`.hyperx` — HyperX's RND hyper-state bonus and VAE-error bonus (normalised, annealed);
 * :mod:`.rl2` — RL²'s recurrent actor-critic over (observation, previous action, previous reward);
+* :mod:`.gru` — the GRU over whole sequences of the VariBAD encoder and RL², with a backward pass
+  batched over time (the same gradients as ``nn.GRU``, fewer small operations on a CPU);
 * :mod:`.config` — the typed config, the authors' hyperparameters as presets;
 * :mod:`.learner` — the learners on the shared training loop (one PPO iteration per batch of
   meta-episodes);

@@ -207,11 +207,15 @@ class PolicyHead(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, h: torch.Tensor) -> torch.distributions.Distribution:
+        """The distribution without ``torch.distributions``' argument checks (a few tensor reductions per
+        call, per env step while acting; the numbers are the same): a NaN policy output is still caught,
+        by the env's action check or the loss and gradient checks of the update."""
         if self.discrete:
-            return torch.distributions.Categorical(logits=self.out(h))
+            return torch.distributions.Categorical(logits=self.out(h), validate_args=False)
         mean = self.out(h)
         std = self.logstd.exp().clamp_min(1e-6).expand_as(mean)
-        return torch.distributions.Independent(torch.distributions.Normal(mean, std), 1)
+        return torch.distributions.Independent(torch.distributions.Normal(mean, std, validate_args=False), 1,
+                                               validate_args=False)
 
     @staticmethod
     def mode(dist: torch.distributions.Distribution) -> torch.Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mamba_edu.agents.ppo.gru import gru_sequence
 from mamba_edu.agents.ppo.ppo import PolicyHead, mlp
 from mamba_edu.agents.ppo.varibad import _embed
 
@@ -45,6 +46,6 @@ class RL2ActorCritic(nn.Module):
         (action distribution, values (T, B), features (T, B, latent_dim), last hidden state)."""
         inputs = ((self.embed_o, obs), (self.embed_a, prev_action), (self.embed_r, prev_reward[..., None]))
         parts = [m(x) for m, x in inputs if m is not None]
-        out, h = self.gru(torch.cat(parts, -1), h[None])
+        out, h = gru_sequence(self.gru, torch.cat(parts, -1), h)
         feat = self.latent(out)
-        return self.head(self.actor(feat)), self.value(self.critic(feat))[..., 0], feat, h[0]
+        return self.head(self.actor(feat)), self.value(self.critic(feat))[..., 0], feat, h
