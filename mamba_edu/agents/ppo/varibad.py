@@ -78,11 +78,10 @@ class BeliefEncoder(nn.Module):
 
     def step(self, action: torch.Tensor, state: torch.Tensor, reward: torch.Tensor,
              h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One transition (a_{t−1}, s_t, r_{t−1}) for B envs → (μ_t, log σ_t², h_t). ``torch.gru_cell`` on the
-        GRU's weights: the same kernel ``nn.GRU`` runs per step (bit-identical), without its sequence set-up."""
-        g = self.gru
-        h = torch.gru_cell(self.embed(action, state, reward), h, g.weight_ih_l0, g.weight_hh_l0, g.bias_ih_l0,
-                           g.bias_hh_l0)
+        """One transition (a_{t−1}, s_t, r_{t−1}) for B envs → (μ_t, log σ_t², h_t): a one-step
+        :func:`~mamba_edu.agents.ppo.gru.gru_sequence` (acting, without autograd: ``torch.gru_cell``, the
+        kernel ``nn.GRU`` runs per step, bit-identical, without its sequence set-up)."""
+        _, h = gru_sequence(self.gru, self.embed(action, state, reward)[None], h)
         return (*self.heads(h), h)
 
     def forward(self, actions: torch.Tensor, next_states: torch.Tensor,
