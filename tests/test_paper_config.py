@@ -236,3 +236,33 @@ def test_export_run_keeps_weights_and_drops_optimiser_states(tmp_path, name):
     a = final_test(src, n_tasks=20, write=False)
     b = final_test(tmp_path / "shipped", n_tasks=20, write=False)
     assert a["return_mean"] == b["return_mean"]
+
+
+def test_reward_recall_metrics_of_the_world_model_loss():
+    """The loss reports the reward head's mean prediction where the real reward is nonzero and elsewhere
+    (a sparse-reward diagnostic), computed from the same logits as the reward loss."""
+    from mamba_edu.agents.dreamer.distributions import TwoHot
+    from mamba_edu.agents.dreamer.time_major import gather_time
+    from mamba_edu.agents.dreamer.world_model import reward_recall, zero_noise
+
+    got = reward_recall(torch.tensor([0.5, 0.1, 0.3, 0.0]), torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(got["wm/rewarded_frac"], torch.tensor(0.25))
+    torch.testing.assert_close(got["wm/reward_pred_rewarded"], torch.tensor(0.5))
+    torch.testing.assert_close(got["wm/reward_pred_other"], torch.tensor(0.4 / 3))
+    none = reward_recall(torch.tensor([0.2, 0.4]), torch.zeros(2))      # no rewarded step: 0, not NaN
+    assert float(none["wm/reward_pred_rewarded"]) == 0.0 and float(none["wm/rewarded_frac"]) == 0.0
+
+    torch.manual_seed(0)
+    wm = small_learner().agent.wm
+    T, B = 20, 3
+    reward = torch.zeros(T, B)
+    reward[[3, 7, 11], [0, 1, 2]] = 0.8
+    batch = {"obs": torch.randn(T, B, 4), "prev_action": torch.rand(T, B, 2) * 2 - 1, "reward": reward,
+             "terminal": torch.zeros(T, B)}
+    idx = torch.tensor([[3, 7, 11], [0, 1, 2], [5, 5, 5]])
+    _, post, metrics = wm.loss(batch, idx, noise=zero_noise)
+    pred = TwoHot(wm.reward_head(wm.rssm.features(gather_time(post, idx)))).mean().detach()
+    hit = gather_time(reward, idx) != 0
+    assert float(metrics["wm/rewarded_frac"]) == pytest.approx(3 / 9)
+    torch.testing.assert_close(metrics["wm/reward_pred_rewarded"], pred[hit].mean())
+    torch.testing.assert_close(metrics["wm/reward_pred_other"], pred[~hit].mean())
