@@ -4,8 +4,10 @@ For each environment and torch thread count, one fresh process runs ``train()`` 
 10 meta-episodes and reports
 
 * start-up: seconds from the process start until the learner and envs are built (imports included);
-* steady-state real env steps per second: steps between the 2nd and the last batch over their wall
-  time (collection, the updates that fell due, and a one-task evaluation per batch, which is small);
+* steady-state real env steps per second: steps between the end of the 2nd batch and the last one over
+  their wall time, as a long run spends it: collection and the updates that fell due (timed at each
+  batch's logging; evaluation and checkpoints, which a real run makes every 60k steps and 300 s, are
+  left to the end);
 * seconds per update in that window, and updates per batch;
 * peak resident memory of the process (``ru_maxrss``).
 
@@ -13,6 +15,7 @@ Usage::
 
     python benchmarks/paper_throughput.py --envs PointRobot EscapeRoom --threads 1 2 --batches 4
     python benchmarks/paper_throughput.py --envs PointRobot --extra-presets stored-state
+    python benchmarks/paper_throughput.py --envs PointRobot --set precision=bf16
 
 The authors' code on the same 2-core CPU (their PointRobot defaults, 2 threads): 87.6 env steps/s,
 3.11 s per update, 2.3 GB in the main process (docs/benchmarks.md). Prints one Markdown table.
@@ -31,27 +34,31 @@ import json, resource, sys, time, tempfile
 t0 = time.perf_counter()
 import torch
 from mamba_edu.agents.dreamer.config import PAPER_COMMON, PAPER_ENV
-from mamba_edu.training.loop import train, build
+from mamba_edu.training import loop
 env, threads, batches, extra, algo = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split(","), sys.argv[5]
+sets = json.loads(sys.argv[6])
 extra = [p for p in extra if p]
 presets = (["paper"] if env in PAPER_ENV else []) + extra
-over = {"threads": threads, "device": "cpu", "eval_tasks": 1}
+over = {"threads": threads, "device": "cpu", "eval_tasks": 1, "final_tasks": 1, **sets}
 if env not in PAPER_ENV:
     over.update({k: v for k, v in PAPER_COMMON.items()})
-cfg, learner, e = build(algo, env, presets, over)
+cfg, learner, e = loop.build(algo, env, presets, over)
 batch_steps = e.num_envs * e.H
 e.close()
 startup = time.perf_counter() - t0
-over.update(eval_every=batch_steps, prefill=batch_steps, steps=(batches + 1) * batch_steps)
-rows, updates = [], []
-def cb(row):
-    rows.append((row["env_steps"], time.perf_counter()))
+steps = (batches + 1) * batch_steps
+over.update(prefill=batch_steps, steps=steps, eval_every=10 * steps, checkpoint_every_s=1e9)
+marks = []
+log_batch = loop._log_batch
+def timed_log_batch(session, batch):      # the end of each batch: collection and its updates are done
+    marks.append((session.counters.env_steps, session.learner.updates, time.perf_counter()))
+    log_batch(session, batch)
+loop._log_batch = timed_log_batch
 with tempfile.TemporaryDirectory() as d:
-    train(algo, env, presets, over, out=d + "/run", progress=False, callback=cb)
-(s0, w0), (s1, w1) = rows[1], rows[-1]
-n_updates = (s1 - s0) * cfg.updates_per_step if cfg.updates_per_step else (s1 - s0) * cfg.train_ratio / (cfg.batch_size * cfg.seq_len)
-print(json.dumps({"startup_s": startup, "sps": (s1 - s0) / (w1 - w0), "batch_s": (w1 - w0) / (len(rows) - 2),
-                  "updates": n_updates, "s_per_update": (w1 - w0) / max(n_updates, 1e-9),
+    loop.train(algo, env, presets, over, out=d + "/run", progress=False)
+(s0, u0, w0), (s1, u1, w1) = marks[1], marks[-1]
+print(json.dumps({"startup_s": startup, "sps": (s1 - s0) / (w1 - w0), "batch_s": (w1 - w0) / (len(marks) - 2),
+                  "updates": u1 - u0, "s_per_update": (w1 - w0) / max(u1 - u0, 1),
                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 """
 
@@ -63,21 +70,32 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=4, help="batches of 10 meta-episodes after the random one")
     p.add_argument("--algo", default="mamba")
     p.add_argument("--extra-presets", nargs="*", default=[])
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides for every run, e.g. precision=bf16 (values parsed as JSON where they parse)")
     args = p.parse_args()
-    print(f"algo={args.algo} presets=paper{''.join('+' + x for x in args.extra_presets)}\n")
+    sets = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            sets[key] = json.loads(value)
+        except json.JSONDecodeError:
+            sets[key] = value
+    print(f"algo={args.algo} presets=paper{''.join('+' + x for x in args.extra_presets)} overrides={sets}\n")
     print("| env | threads | start-up s | env steps/s | s per batch | updates per batch | s per update | peak RSS GB |")
     print("|---|---|---|---|---|---|---|---|")
     for env in args.envs:
         for threads in args.threads:
             out = subprocess.run([sys.executable, "-c", CHILD, env, str(threads), str(args.batches),
-                                  ",".join(args.extra_presets), args.algo],
+                                  ",".join(args.extra_presets), args.algo, json.dumps(sets)],
                                  capture_output=True, text=True, env={"OMP_NUM_THREADS": str(threads),
                                                                      "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"})
             if out.returncode:
                 print(f"| {env} | {threads} | failed: {out.stderr.strip().splitlines()[-1]} |")
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            per_batch = r["updates"] / max(args.batches - 1, 1)
+            per_batch = r["updates"] / max(args.batches - 1, 1)   # the batches after the 2nd
             print(f"| {env} | {threads} | {r['startup_s']:.1f} | {r['sps']:.1f} | {r['batch_s']:.1f} | {per_batch:.1f} | "
                   f"{r['s_per_update']:.2f} | {r['peak_rss_gb']:.2f} |", flush=True)
 
