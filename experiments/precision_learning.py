@@ -7,8 +7,8 @@ the other half of the trade, learning at equal env steps, on tasks that our MAMB
 
 * ``metabandit`` — the MetaBandit with notebook 05's model and budget (``experiments/metabandit_ablation.py``),
   3 seeds per precision, a few minutes;
-* ``rooms1`` — Rooms-1 with the shipped ``rooms1_mamba``'s command (``cpu`` sizes, ``stored-state``), one seed
-  per precision, about half an hour each on one core.
+* ``rooms1`` — Rooms-1 with the shipped ``rooms1_mamba``'s command (``cpu`` sizes, ``stored-state``; its fp32
+  run is ``experiments/results/rooms1_mamba_s0``), one seed per precision, about half an hour each on one core.
 
 The small results of each run (``config.json``, ``metrics.csv``, ``final.json``) are copied to
 ``experiments/results/precision/``; the run folders stay in ``--out``. Prints one Markdown table.
@@ -16,7 +16,7 @@ The small results of each run (``config.json``, ``metrics.csv``, ``final.json``)
 Usage::
 
     python experiments/precision_learning.py --out ../exp/precision --tasks metabandit
-    python experiments/precision_learning.py --out ../exp/precision --tasks rooms1
+    python experiments/precision_learning.py --out ../exp/precision --tasks rooms1 --precisions bf16
 """
 from __future__ import annotations
 
@@ -50,11 +50,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True, help="folder for the run folders (outside the repository)")
     p.add_argument("--tasks", nargs="+", choices=list(TASKS), default=["metabandit"])
+    p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
+                   help="e.g. only bf16 where the fp32 run of the same command exists")
     args = p.parse_args()
     rows = []
     for task in args.tasks:
         env, presets, overrides, seeds = TASKS[task]
-        for precision in PRECISIONS:
+        for precision in args.precisions:
             finals, walls = [], []
             for seed in seeds:
                 name = f"{task}_{precision}_s{seed}"
