@@ -15,12 +15,15 @@ logging writes, in the run's folder, one JSON object per line:
   ``collect_s``, ``update_s``.
 
 A resumed run repeats the updates after its last checkpoint; the last record of each update count wins.
-Writes ``eval.csv`` and ``updates.csv`` (means per bin of ``--bin`` updates) to ``--dest``.
+Writes ``eval.csv`` and ``updates.csv`` (means per bin of ``--bin`` updates) to ``--dest``. With ``--ours RUN``
+(one of our run folders, whose TensorBoard logs hold the world model's reward-recall scalars ``wm/rewarded_frac``,
+``wm/reward_pred_rewarded``, ``wm/reward_pred_other``) it also prints both side by side per bin of updates, as a
+Markdown table (docs/notes/pointrobot_paper.md).
 
 Usage::
 
     python experiments/authors_code_export.py /work/authors_ref/logdir_pr/RUN \\
-        --dest experiments/results/pointrobot_authors-code_s0
+        --dest experiments/results/pointrobot_authors-code_s0 --bin 200 --ours ../exp/pr_paper_mamba_s1
 """
 from __future__ import annotations
 
@@ -68,6 +71,46 @@ def update_bins(updates: list[dict], rounds: list[dict], width: int) -> list[dic
     return out
 
 
+RECALL_TAGS = ("charts/updates", "wm/rewarded_frac", "wm/reward_pred_rewarded", "wm/reward_pred_other")
+
+
+def our_recall(run: Path) -> list[dict]:
+    """Our run's reward-recall scalars per logged batch (env step → tag → value), from its TensorBoard logs."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    by_step: dict[int, dict] = {}
+    for events in sorted(run.glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in set(RECALL_TAGS) & set(acc.Tags()["scalars"]):
+            for e in acc.Scalars(tag):
+                by_step.setdefault(e.step, {"env_steps": e.step})[tag] = e.value
+    return [r for _, r in sorted(by_step.items()) if all(t in r for t in RECALL_TAGS)]
+
+
+def side_by_side(bins: list[dict], ours: list[dict], width: int) -> str:
+    """Markdown: per bin of ``width`` updates, the authors' and our rewarded share and reward-head predictions."""
+    lines = ["| updates | authors: real env steps | authors: rewarded share | authors: prediction rewarded / elsewhere "
+             "| ours: env steps | ours: rewarded share | ours: prediction rewarded / elsewhere |", "|---" * 7 + "|"]
+    top = max([b["updates_to"] for b in bins] + [int(r["charts/updates"]) for r in ours])
+    for start in range(0, top + 1, width):
+        theirs = [b for b in bins if start <= b["updates_from"] < start + width]
+        mine = [r for r in ours if start <= r["charts/updates"] < start + width]
+        a = "– | – | –"
+        if theirs:
+            share = np.mean([b["rewarded_frac"] for b in theirs])
+            a = (f"{theirs[-1]['real_env_steps'] / 1000:.0f}k | {100 * share:.2f} % | "
+                 f"{np.nanmean([b['reward_pred_rewarded'] for b in theirs]):.4f} / "
+                 f"{np.mean([b['reward_pred_other'] for b in theirs]):.4f}")
+        c = "– | – | –"
+        if mine:
+            hit = [r["wm/reward_pred_rewarded"] for r in mine if r["wm/rewarded_frac"] > 0]
+            c = (f"{mine[-1]['env_steps'] / 1000:.0f}k | {100 * np.mean([r['wm/rewarded_frac'] for r in mine]):.2f} % | "
+                 f"{np.mean(hit) if hit else float('nan'):.4f} / {np.mean([r['wm/reward_pred_other'] for r in mine]):.4f}")
+        lines.append(f"| {start}–{start + width - 1} | {a} | {c} |")
+    return "\n".join(lines)
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -79,7 +122,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", type=Path, help="the authors' run folder (with eval.jsonl, diag_updates.jsonl, rounds.jsonl)")
     p.add_argument("--dest", type=Path, required=True)
-    p.add_argument("--bin", type=int, default=100, help="updates per row of updates.csv")
+    p.add_argument("--bin", type=int, default=100, help="updates per row of updates.csv (and of the table)")
+    p.add_argument("--ours", type=Path, help="one of our run folders to print beside the authors' run")
     args = p.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
     evals = read_jsonl(args.run / "eval.jsonl")
@@ -88,8 +132,11 @@ def main() -> None:
          "tasks": e["eval_episodes"], **{f"return_sub{k}": v for k, v in enumerate(e["eval_return_per_episode"])}}
         for e in evals])
     updates = last_per_update(read_jsonl(args.run / "diag_updates.jsonl"))
-    write_csv(args.dest / "updates.csv", update_bins(updates, read_jsonl(args.run / "rounds.jsonl"), args.bin))
+    bins = update_bins(updates, read_jsonl(args.run / "rounds.jsonl"), args.bin)
+    write_csv(args.dest / "updates.csv", bins)
     print(f"{len(evals)} evaluations, {len(updates)} updates -> {args.dest}")
+    if args.ours:
+        print(side_by_side(bins, our_recall(args.ours), args.bin))
 
 
 if __name__ == "__main__":
