@@ -29,6 +29,8 @@ import json
 import subprocess
 import sys
 
+from mamba_edu.cli import _parse_set
+
 CHILD = r"""
 import json, resource, sys, time, tempfile
 t0 = time.perf_counter()
@@ -71,17 +73,12 @@ def main() -> None:
     p.add_argument("--algo", default="mamba")
     p.add_argument("--extra-presets", nargs="*", default=[])
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="config overrides for every run, e.g. precision=bf16 (values parsed as JSON where they parse)")
+                   help="config overrides for every run, as in `train --set`, e.g. precision=bf16")
     args = p.parse_args()
-    sets = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            sets[key] = json.loads(value)
-        except json.JSONDecodeError:
-            sets[key] = value
+    try:
+        sets = _parse_set(args.set, args.algo)     # the train command's parser: typed, unknown fields named
+    except ValueError as e:
+        p.error(str(e))
     print(f"algo={args.algo} presets=paper{''.join('+' + x for x in args.extra_presets)} overrides={sets}\n")
     print("| env | threads | start-up s | env steps/s | s per batch | updates per batch | s per update | peak RSS GB |")
     print("|---|---|---|---|---|---|---|---|")
