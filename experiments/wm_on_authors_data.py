@@ -85,7 +85,11 @@ def theirs_in_bin(diag: list[dict], lo: int, hi: int) -> str:
     rows = [r for r in diag if lo <= r["update"] < hi]
     if not rows:
         return "– | –"
-    m = {k: np.mean([r[k] for r in rows]) for k in ("rew_idx_pos_frac", "pred_rew_on_pos", "pred_rew_on_zero")}
+    def mean(k):          # their logging writes null where a group (rewarded / not) is empty
+        vals = [r[k] for r in rows if r.get(k) is not None]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    m = {k: mean(k) for k in ("rew_idx_pos_frac", "pred_rew_on_pos", "pred_rew_on_zero")}
     return f"{100 * m['rew_idx_pos_frac']:.2f} % | {m['pred_rew_on_pos']:.4f} / {m['pred_rew_on_zero']:.4f}"
 
 
