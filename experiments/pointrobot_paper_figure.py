@@ -27,7 +27,8 @@ def read_curve(folder: Path) -> tuple[list[float], list[float]]:
     """(real env steps, evaluation return) of a run's results folder, ours or the authors' export."""
     for name, x_key in (("metrics.csv", "env_steps"), ("eval.csv", "real_env_steps")):
         if (folder / name).exists():
-            rows = list(csv.DictReader((folder / name).open()))
+            rows = [r for r in csv.DictReader((folder / name).open())
+                    if r.get("tasks", "20") == "20"]     # the export's last row is the 1000-task final test
             return [float(r[x_key]) for r in rows], [float(r["return_mean"]) for r in rows]
     raise SystemExit(f"error: {folder} has neither metrics.csv nor eval.csv")
 
