@@ -137,7 +137,8 @@ def agent_for(variant: str, args: argparse.Namespace):
     from mamba_edu.training.collect import collect_batch
     from mamba_edu.training.loop import build
 
-    presets, over, preset_name = [args.preset] + extra, {"device": "cpu", "stale_check_every": 0}, args.preset
+    over = {"device": "cpu", "stale_check_every": 0, "threads": torch.get_num_threads()}  # build() sets threads
+    presets, preset_name = [args.preset] + extra, args.preset
     if args.preset == "paper" and args.env not in PAPER_ENV:
         presets, preset_name = extra, "paper's common part"
         over.update(PAPER_COMMON)

@@ -14,8 +14,8 @@ each collection followed by 10 updates (1 per 300 real steps). Here: the replay 
 meta-episode; then, per round, the next 10 meta-episodes go in and 10 world-model updates follow. Only the world
 model trains (the data's policy is theirs, so our actor and critic would change nothing here). Their
 meta-episodes are converted to our layout: observation (position, reward just received, time), previous
-action clipped to [-1, 1] (our policy clips its samples; their files keep the unclipped ones), reward,
-terminal.
+action clipped to [-1, 1] (our policy clips its samples; their files keep the unclipped ones, which their RSSM
+reads: ``--unclipped-actions`` feeds those), reward, terminal.
 
 If our reward head separates on their data when theirs did (~1,600-2,400 updates), the model is not what
 delays ours; if it does not, the difference is in the model.
@@ -59,12 +59,14 @@ def their_episodes(run: Path) -> list[Path]:
     return files
 
 
-def to_our_layout(files: list[Path]) -> dict[str, np.ndarray]:
-    """Their meta-episodes as one batch-major dict in our replay layout."""
+def to_our_layout(files: list[Path], clip_actions: bool = True) -> dict[str, np.ndarray]:
+    """Their meta-episodes as one batch-major dict in our replay layout (``clip_actions``: the previous
+    action clipped to [-1, 1] as our policy stores it; else as their files keep it)."""
     eps = [np.load(f) for f in files]
+    actions = np.stack([e["action"] for e in eps])
     obs = np.stack([np.concatenate([e["state"], e["reward"][:, None], e["time_step"][:, None]], 1) for e in eps])
     return {"obs": obs.astype(np.float32),
-            "prev_action": np.clip(np.stack([e["action"] for e in eps]), -1.0, 1.0).astype(np.float32),
+            "prev_action": (np.clip(actions, -1.0, 1.0) if clip_actions else actions).astype(np.float32),
             "reward": np.stack([e["reward"] for e in eps]).astype(np.float32),
             "terminal": np.stack([e["is_terminal"] for e in eps]).astype(np.float32)}
 
@@ -101,6 +103,8 @@ def main() -> None:
     p.add_argument("--bin", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--unclipped-actions", action="store_true",
+                   help="feed the previous actions as their files keep them (their RSSM reads those), not clipped")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -120,7 +124,7 @@ def main() -> None:
     def add(n: int) -> None:
         batch, queue[:n] = queue[:n], []
         if batch:
-            agent.episodes_added(replay, replay.add(to_our_layout(batch)))
+            agent.episodes_added(replay, replay.add(to_our_layout(batch, not args.unclipped_actions)))
 
     add(1)
     args.out.mkdir(parents=True, exist_ok=True)
