@@ -14,8 +14,9 @@ each collection followed by 10 updates (1 per 300 real steps). Here: the replay 
 meta-episode; then, per round, the next 10 meta-episodes go in and 10 world-model updates follow. Only the world
 model trains (the data's policy is theirs, so our actor and critic would change nothing here). Their
 meta-episodes are converted to our layout: observation (position, reward just received, time), previous
-action clipped to [-1, 1] (our policy clips its samples; their files keep the unclipped ones, which their RSSM
-reads: ``--unclipped-actions`` feeds those), reward, terminal.
+action clipped to [-1, 1] (their files keep the policy's unclipped samples; their RSSM clips them as it reads
+them, and our policy stores them clipped), reward, terminal. Their run had the multi-step heads
+(``reconstruction_window: 3``); ``--set recon_window=3`` gives ours the same.
 
 If our reward head separates on their data when theirs did (~1,600-2,400 updates), the model is not what
 delays ours; if it does not, the difference is in the model.
@@ -23,7 +24,7 @@ delays ours; if it does not, the difference is in the model.
 Usage::
 
     python experiments/wm_on_authors_data.py /work/authors_ref/logdir_pr/RUN --updates 2400 \\
-        --out ../exp/wm_on_authors_data --threads 1
+        --out ../exp/wm_on_authors_data --threads 1 [--set recon_window=3]
 
 Writes ``--out/updates.csv`` (one row per update, appended as it goes) and prints, every ``--bin`` updates, a
 Markdown row beside the authors' own values at the same updates (their ``diag_updates.jsonl``).
@@ -45,6 +46,7 @@ from authors_code_export import last_per_update, read_jsonl  # noqa: E402
 from mamba_edu.agents.dreamer.agent import DreamerAgent  # noqa: E402
 from mamba_edu.agents.dreamer.config import resolve_config  # noqa: E402
 from mamba_edu.agents.dreamer.replay import Replay  # noqa: E402
+from mamba_edu.cli import _parse_set  # noqa: E402
 from mamba_edu.envs import make_batched  # noqa: E402
 
 PREFILL, PER_ROUND = 25, 10          # their prefill meta-episodes; meta-episodes (and updates) per collection
@@ -59,14 +61,12 @@ def their_episodes(run: Path) -> list[Path]:
     return files
 
 
-def to_our_layout(files: list[Path], clip_actions: bool = True) -> dict[str, np.ndarray]:
-    """Their meta-episodes as one batch-major dict in our replay layout (``clip_actions``: the previous
-    action clipped to [-1, 1] as our policy stores it; else as their files keep it)."""
+def to_our_layout(files: list[Path]) -> dict[str, np.ndarray]:
+    """Their meta-episodes as one batch-major dict in our replay layout."""
     eps = [np.load(f) for f in files]
-    actions = np.stack([e["action"] for e in eps])
     obs = np.stack([np.concatenate([e["state"], e["reward"][:, None], e["time_step"][:, None]], 1) for e in eps])
     return {"obs": obs.astype(np.float32),
-            "prev_action": (np.clip(actions, -1.0, 1.0) if clip_actions else actions).astype(np.float32),
+            "prev_action": np.clip(np.stack([e["action"] for e in eps]), -1.0, 1.0).astype(np.float32),
             "reward": np.stack([e["reward"] for e in eps]).astype(np.float32),
             "terminal": np.stack([e["is_terminal"] for e in eps]).astype(np.float32)}
 
@@ -103,8 +103,9 @@ def main() -> None:
     p.add_argument("--bin", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--unclipped-actions", action="store_true",
-                   help="feed the previous actions as their files keep them (their RSSM reads those), not clipped")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides on top of --preset paper, as in `train --set` (e.g. recon_window=3: their "
+                        "run had the multi-step heads)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -112,7 +113,11 @@ def main() -> None:
     diag_path = args.run / "diag_updates.jsonl"
     diag = last_per_update(read_jsonl(diag_path)) if diag_path.exists() else []
 
-    cfg = resolve_config("mamba", "PointRobot", ["paper"], {"seed": args.seed, "device": "cpu"})
+    try:
+        sets = _parse_set(args.set, "mamba")
+    except ValueError as e:
+        p.error(str(e))
+    cfg = resolve_config("mamba", "PointRobot", ["paper"], {"seed": args.seed, "device": "cpu", **sets})
     env = make_batched("PointRobot", 1, reward_in_obs=True, time_in_obs=True)
     H = env.H
     agent = DreamerAgent(cfg, env.single_observation_space, env.single_action_space, H)
@@ -124,7 +129,7 @@ def main() -> None:
     def add(n: int) -> None:
         batch, queue[:n] = queue[:n], []
         if batch:
-            agent.episodes_added(replay, replay.add(to_our_layout(batch, not args.unclipped_actions)))
+            agent.episodes_added(replay, replay.add(to_our_layout(batch)))
 
     add(1)
     args.out.mkdir(parents=True, exist_ok=True)

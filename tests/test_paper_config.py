@@ -266,3 +266,23 @@ def test_reward_recall_metrics_of_the_world_model_loss():
     assert float(metrics["wm/rewarded_frac"]) == pytest.approx(3 / 9)
     torch.testing.assert_close(metrics["wm/reward_pred_rewarded"], pred[hit].mean())
     torch.testing.assert_close(metrics["wm/reward_pred_other"], pred[~hit].mean())
+
+
+def test_paper_init_of_the_split_rssm_layers_is_the_unsplit_layers():
+    """The RSSM's input and posterior layers are split in two here (Linear([z, a]), Linear([h, e])) and whole in
+    the authors' code: under ``weight_init="dreamerv3"`` each part gets the whole layer's std 1/√fan_avg with the
+    summed fan-in; the latent logits layers are truncated-normal (not uniform) as their stat layers are."""
+    torch.manual_seed(0)
+    cfg = resolve_config("mamba", "PointRobot", ["paper"], {"device": "cpu", "steps": 3000, "prefill": 900})
+    rssm = DreamerAgent(cfg, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+                        gym.spaces.Box(-1, 1, (2,), np.float32), 300).wm.rssm
+    gru_in_fan_avg = (16 * 16 + 2 + 64) / 2                 # Linear(258 → 64)
+    post_fan_avg = (512 + 512 + 64) / 2                     # Linear(deter 512 + embed 512 → 64)
+    for layer, fan, tol in ((rssm.img_in_z, gru_in_fan_avg, 0.05), (rssm.img_in_a, gru_in_fan_avg, 0.25),
+                            (rssm.post_h, post_fan_avg, 0.05), (rssm.post_e, post_fan_avg, 0.05)):
+        assert float(layer.weight.std()) == pytest.approx(fan ** -0.5, rel=tol)
+    for layer in (rssm.post_out, rssm.prior_net[-1]):
+        fan_avg = (64 + 256) / 2
+        uniform_limit = (3 / fan_avg) ** 0.5
+        assert float(layer.weight.abs().max()) > 1.1 * uniform_limit       # tails beyond any uniform init
+        assert float(layer.weight.std()) == pytest.approx(fan_avg ** -0.5, rel=0.05)

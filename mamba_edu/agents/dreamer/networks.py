@@ -24,23 +24,30 @@ def set_layer_norm_eps(module: nn.Module, eps: float) -> None:
             m.eps = eps
 
 
-def dreamerv3_init(module: nn.Module, output_scales: dict[nn.Module, float]) -> None:
+def dreamerv3_init(module: nn.Module, output_scales: dict[nn.Module, float],
+                   fan_in_of: dict[nn.Module, int] | None = None) -> None:
     """DreamerV3's initialisation, as in the authors' code: every linear/conv weight truncated-normal
     (std = √(1/fan_avg)/0.8796, cut at ±2 std), the output layers in ``output_scales`` uniform with
-    limit √(3·scale/fan_avg) (scale 0: zeros), biases 0. fan_avg = (fan_in + fan_out)/2."""
-    def fan_avg(w: torch.Tensor) -> float:
-        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
-        return (fan_in + fan_out) / 2
+    limit √(3·scale/fan_avg) (scale 0: zeros), biases 0. fan_avg = (fan_in + fan_out)/2.
+
+    ``fan_in_of`` gives the fan-in of a layer that is one part of a layer split in two (the RSSM's input and
+    posterior layers, split so a part can be computed ahead): the authors' layer is unsplit, so its fan-in
+    is the sum of the parts' and each part is initialised as that whole layer would be."""
+    fan_in_of = fan_in_of or {}
+
+    def fan_avg(m: nn.Module) -> float:
+        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(m.weight)
+        return (fan_in_of.get(m, fan_in) + fan_out) / 2
 
     with torch.no_grad():
         for m in module.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                std = (1.0 / fan_avg(m.weight)) ** 0.5 / 0.87962566103423978
+                std = (1.0 / fan_avg(m)) ** 0.5 / 0.87962566103423978
                 nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
         for m, scale in output_scales.items():
-            limit = (3.0 * scale / fan_avg(m.weight)) ** 0.5
+            limit = (3.0 * scale / fan_avg(m)) ** 0.5
             nn.init.uniform_(m.weight, -limit, limit)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

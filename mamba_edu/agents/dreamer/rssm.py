@@ -88,6 +88,12 @@ class RSSM(nn.Module):
         self.post_out = nn.Linear(hidden, stoch * classes)
         self.init_deter = nn.Parameter(torch.zeros(deter))
 
+    def unsplit_fan_in(self) -> dict[nn.Module, int]:
+        """Fan-in of the unsplit layer each split part stands for (Linear([z, a]) and Linear([h, e]))."""
+        gru_in = self.img_in_z.in_features + self.img_in_a.in_features
+        post_in = self.post_h.in_features + self.post_e.in_features
+        return {self.img_in_z: gru_in, self.img_in_a: gru_in, self.post_h: post_in, self.post_e: post_in}
+
     # ----- helpers ---------------------------------------------------------------------------
     def _logits(self, flat: torch.Tensor) -> torch.Tensor:
         return unimix_logits(flat.reshape(*flat.shape[:-1], self.stoch, self.classes), self.unimix)

@@ -97,13 +97,14 @@ class WorldModel(nn.Module):
         self.multi_step = self._multi_step_heads(cfg, obs_dim, enc_units, enc_layers)
         set_layer_norm_eps(self, cfg.norm_eps)
         if cfg.weight_init == "dreamerv3":
-            outputs = {self.reward_head[-1]: 0.0, self.cont_head[-1]: 1.0, self.rssm.prior_net[-1]: 1.0,
-                       self.rssm.post_out: 1.0}
+            # the latent logits layers (prior_net[-1], post_out) stay truncated-normal, as theirs
+            # (networks.py: _ims_stat_layer / _obs_stat_layer take tools.weight_init)
+            outputs = {self.reward_head[-1]: 0.0, self.cont_head[-1]: 1.0}
             if self.vec_decoder is not None:
                 outputs[self.vec_decoder[-1]] = 1.0
             if self.multi_step is not None:
                 outputs.update(self.multi_step.output_scales())
-            dreamerv3_init(self, outputs)
+            dreamerv3_init(self, outputs, self.rssm.unsplit_fan_in())
 
     def _multi_step_heads(self, cfg, obs_dim: int, enc_units: int, enc_layers: int) -> MultiStepHeads | None:
         """The authors' extra multi-step heads when ``cfg.recon_window`` > 0 (vector observations only)."""
