@@ -268,12 +268,13 @@ def test_reward_recall_metrics_of_the_world_model_loss():
     torch.testing.assert_close(metrics["wm/reward_pred_other"], pred[~hit].mean())
 
 
-def test_paper_init_of_the_split_rssm_layers_is_the_unsplit_layers():
+def test_paper_init_of_the_split_rssm_layers_is_the_unsplit_layers(monkeypatch):
     """The RSSM's input and posterior layers are split in two here (Linear([z, a]), Linear([h, e])) and whole in
     the authors' code: under ``weight_init="dreamerv3"`` each part gets the whole layer's std 1/√fan_avg with the
     summed fan-in; the latent logits layers are truncated-normal (not uniform) as their stat layers are."""
+    monkeypatch.delenv("MAMBA_EDU_QUICK", raising=False)      # the paper sizes, also under the quick test run
     torch.manual_seed(0)
-    cfg = resolve_config("mamba", "PointRobot", ["paper"], {"device": "cpu", "steps": 3000, "prefill": 900})
+    cfg = resolve_config("mamba", "PointRobot", ["paper"], {"device": "cpu"})
     rssm = DreamerAgent(cfg, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
                         gym.spaces.Box(-1, 1, (2,), np.float32), 300).wm.rssm
     gru_in_fan_avg = (16 * 16 + 2 + 64) / 2                 # Linear(258 → 64)
