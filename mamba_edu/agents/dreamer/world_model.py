@@ -98,7 +98,7 @@ class WorldModel(nn.Module):
         set_layer_norm_eps(self, cfg.norm_eps)
         if cfg.weight_init == "dreamerv3":
             # the latent logits layers (prior_net[-1], post_out) stay truncated-normal, as theirs
-            # (networks.py: _ims_stat_layer / _obs_stat_layer take tools.weight_init)
+            # (the authors' networks.py: _ims_stat_layer / _obs_stat_layer take tools.weight_init)
             outputs = {self.reward_head[-1]: 0.0, self.cont_head[-1]: 1.0}
             if self.vec_decoder is not None:
                 outputs[self.vec_decoder[-1]] = 1.0
