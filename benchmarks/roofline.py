@@ -53,19 +53,24 @@ def attainable(threads: int, dtype: torch.dtype) -> dict[str, float]:
     return out
 
 
+def _measure(fn, count: bool):
+    """(fn's result, its FLOPs if ``count`` else its seconds). Counters nest: an outer one counts too."""
+    if count:
+        with FlopCounterMode(display=False) as fc:
+            out = fn()
+        return out, fc.get_total_flops()
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
 def _subphase(obj, name: str, label: str, res: dict, count: bool) -> None:
     """Wrap ``obj.name`` (for one update) so its time or FLOPs add to ``res[label]``."""
     fn = getattr(obj, name)
 
     def wrapped(*a, **k):
-        if count:
-            with FlopCounterMode(display=False) as fc:   # nested in the phase's counter: both count
-                out = fn(*a, **k)
-            res[label] = res.get(label, 0) + fc.get_total_flops()
-            return out
-        t = time.perf_counter()
-        out = fn(*a, **k)
-        res[label] = res.get(label, 0) + time.perf_counter() - t
+        out, amount = _measure(lambda: fn(*a, **k), count)
+        res[label] = res.get(label, 0) + amount
         return out
     setattr(obj, name, wrapped)
 
@@ -77,14 +82,7 @@ def phases(agent, rp, count: bool):
     res = {}
 
     def run(name, fn):
-        if count:
-            with FlopCounterMode(display=False) as fc:
-                out = fn()
-            res[name] = fc.get_total_flops()
-            return out
-        t = time.perf_counter()
-        out = fn()
-        res[name] = time.perf_counter() - t
+        out, res[name] = _measure(fn, count)
         return out
 
     cb = run("sample", lambda: agent.context.sample(rp, 10**9, agent.updates))

@@ -72,13 +72,8 @@ def to_our_layout(files: list[Path]) -> dict[str, np.ndarray]:
 
 
 def world_model_update(agent: DreamerAgent, replay: Replay) -> dict[str, float]:
-    """The world-model half of :meth:`DreamerAgent.train_step` (sample, loss, backward, optimiser step)."""
-    cb = agent.context.sample(replay, 10**9, agent.updates)
-    loss, post, metrics = agent.wm.loss(cb.batch, cb.indices, cb.start, cb.weights)
-    agent.wm_opt.zero_grad(set_to_none=True)
-    loss.backward()
-    agent._step(agent.wm_opt, agent.wm.parameters(), agent.cfg.model_grad_clip)
-    agent.context.after_update(replay, cb, post, agent.updates)
+    """One update of the world model alone (:meth:`DreamerAgent.train_world_model`), counted as an update."""
+    _, _, _, metrics = agent.train_world_model(replay, 10**9)
     agent.updates += 1
     return {k: float(metrics[k]) for k in TAGS if k in metrics}
 

@@ -25,7 +25,7 @@ from torch.profiler import record_function
 
 from mamba_edu.agents.dreamer.actor_critic import ActorCritic
 from mamba_edu.agents.dreamer.config import DreamerConfig
-from mamba_edu.agents.dreamer.context import make_context
+from mamba_edu.agents.dreamer.context import ContextBatch, State, make_context
 from mamba_edu.agents.dreamer.replay import Replay
 from mamba_edu.agents.dreamer.time_major import gather_time
 from mamba_edu.agents.dreamer.update_metrics import UpdateMetrics
@@ -184,18 +184,7 @@ class DreamerAgent:
         profiler runs; ``benchmarks/profile_update.py`` reads them).
         """
         cfg, scaler = self.cfg, self.scaler
-        with record_function("update/sample"):
-            cb = self.context.sample(replay, env_steps, self.updates)
-        with record_function("update/wm_forward"), self._autocast():
-            wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start, cb.weights)
-        with record_function("update/wm_backward"):
-            self.wm_opt.zero_grad(set_to_none=True)
-            scaler.scale(wm_loss).backward()
-        with record_function("update/wm_optimizer"):
-            metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), cfg.model_grad_clip)
-        with record_function("update/context_bookkeeping"):
-            self.context.after_update(replay, cb, post, self.updates)
-
+        cb, wm_loss, post, metrics = self.train_world_model(replay, env_steps)
         with record_function("update/imagination"), self._autocast():
             start = self._imagination_starts({k: v.detach() for k, v in post.items()})
             actor_loss, critic_loss, ac_metrics = self.ac.losses(self.wm, start)
@@ -225,6 +214,24 @@ class DreamerAgent:
         metrics.update(cb.metrics)
         metrics["losses/world_model"] = metrics.pop("wm/total")
         return UpdateMetrics(metrics)
+
+    def train_world_model(self, replay: Replay, env_steps: int
+                          ) -> tuple[ContextBatch, torch.Tensor, State, dict[str, Any]]:
+        """The world-model half of :meth:`train_step`: sample a batch, take the loss, one optimiser step, the
+        context's bookkeeping; returns (the sampled batch, the loss, the posterior states, the metrics). Does not
+        count an update (``train_step`` does, after the actor and critic)."""
+        with record_function("update/sample"):
+            cb = self.context.sample(replay, env_steps, self.updates)
+        with record_function("update/wm_forward"), self._autocast():
+            wm_loss, post, metrics = self.wm.loss(cb.batch, cb.indices, cb.start, cb.weights)
+        with record_function("update/wm_backward"):
+            self.wm_opt.zero_grad(set_to_none=True)
+            self.scaler.scale(wm_loss).backward()
+        with record_function("update/wm_optimizer"):
+            metrics["grad/world_model"] = self._step(self.wm_opt, self.wm.parameters(), self.cfg.model_grad_clip)
+        with record_function("update/context_bookkeeping"):
+            self.context.after_update(replay, cb, post, self.updates)
+        return cb, wm_loss, post, metrics
 
     # ----- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
