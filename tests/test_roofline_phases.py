@@ -7,15 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-roofline = pytest.importorskip("roofline")
+import roofline  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def escape_room_agent():
-    torch.set_num_threads(1)
     args = argparse.Namespace(env="EscapeRoom", preset="quick", episodes=4, length=0)
     agent, replay, title = roofline.agent_for("full", args)
     return agent, replay, title
