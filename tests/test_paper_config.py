@@ -87,11 +87,13 @@ def test_configs_saved_before_the_new_fields_rebuild_their_run():
 
     old = {k: v for k, v in vars(DreamerConfig()).items()
            if k not in ("enc_units", "enc_layers", "updates_per_step", "update_after_collection", "kl_all_steps",
-                        "eval_greedy", "norm_eps", "weight_init", "retnorm_from_zero", "precision")}
+                        "eval_greedy", "norm_eps", "weight_init", "retnorm_from_zero", "precision",
+                        "initial_latent_grad", "imag_weights_discounted", "baseline_grad")}
     old.update(units=64, layers=3)
     cfg = config_from_dict(old)
     assert (cfg.eval_greedy, cfg.kl_all_steps, cfg.updates_per_step, cfg.update_after_collection) == (False, False, 0, False)
     assert (cfg.norm_eps, cfg.weight_init, cfg.retnorm_from_zero, cfg.precision) == (1e-5, "torch", False, "fp32")
+    assert (cfg.initial_latent_grad, cfg.imag_weights_discounted, cfg.baseline_grad) == ("probs", False, False)
     wm = WorldModel(cfg, 4, 2)
     assert wm.encoder.out_dim == 64 and len([m for m in wm.encoder.mlp if isinstance(m, torch.nn.Linear)]) == 3
 
@@ -287,3 +289,97 @@ def test_paper_init_of_the_split_rssm_layers_is_the_unsplit_layers(monkeypatch):
         uniform_limit = (3 / fan_avg) ** 0.5
         assert float(layer.weight.abs().max()) > 1.1 * uniform_limit       # tails beyond any uniform init
         assert float(layer.weight.std()) == pytest.approx(fan_avg ** -0.5, rel=0.05)
+
+
+@pytest.mark.parametrize("grad_path", ["probs", "logits"])
+def test_initial_latent_straight_through_path(grad_path):
+    """The learned initial latent is the prior's mode either way; its gradient reaches the initial state
+    through the probabilities (ours) or the unimixed logits (the authors' ``OneHotDist.mode``, ``paper``)."""
+    from mamba_edu.agents.dreamer.rssm import RSSM
+
+    torch.manual_seed(0)
+    rssm = RSSM(8, 2, 16, 8, 4, 5, 0.01, initial_latent_grad=grad_path)
+    with torch.no_grad():
+        rssm.init_deter.normal_()
+    g = torch.randn(3, 4, 5)
+    state = rssm.initial(3)
+    got = torch.autograd.grad((state["stoch"] * g).sum(), rssm.init_deter)[0]
+    logits = rssm._logits(rssm.prior_net(torch.tanh(rssm.init_deter).expand(3, -1)))
+    through = {"probs": torch.softmax(logits, -1), "logits": logits}
+    want = {k: torch.autograd.grad((v * g).sum(), rssm.init_deter, retain_graph=True)[0] for k, v in through.items()}
+    assert torch.equal(state["stoch"], torch.nn.functional.one_hot(logits.argmax(-1), 5).float())
+    assert torch.allclose(got, want[grad_path], atol=1e-6)
+    other = "probs" if grad_path == "logits" else "logits"
+    assert not torch.allclose(got, want[other], atol=1e-4)
+    assert resolve_config("mamba", "PointRobot", ["paper"]).initial_latent_grad == "logits"
+    assert resolve_config("mamba", "PointRobot", ["cpu"]).initial_latent_grad == "probs"
+
+
+@pytest.mark.parametrize("authors", [False, True])
+def test_authors_baseline_gradient_and_discounted_imagination_weights(authors):
+    """Dynamics-gradient actor with 4 imagined steps on a stand-in model (position += action, a bowl critic,
+    state-dependent continue). Ours: weights ∏ ĉ on arrival, baseline a stop-gradient. The authors' code
+    (``paper``): weights ∏ γ·ĉ over the states before t (the start's included) and a differentiable baseline."""
+    from torch import nn
+
+    from mamba_edu.agents.dreamer.actor_critic import ActorCritic, lambda_returns
+
+    torch.manual_seed(0)
+    cfg = resolve_config("dreamer-tune", "PointRobot", ["cpu"], {"entropy": 0.0, "imag_horizon": 4,
+                                                                  "baseline_grad": authors,
+                                                                  "imag_weights_discounted": authors})
+    goal = torch.tensor([0.0, 1.0])
+
+    class PointModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dummy = nn.Parameter(torch.zeros(1))
+            self.rssm = self
+            self.actions = []
+
+        def imagine(self, start, policy, horizon):
+            states, pos = [start["pos"]], start["pos"]
+            for _ in range(horizon):
+                a = policy(pos)
+                self.actions.append(a)
+                pos = pos + 0.3 * a
+                states.append(pos)
+            return {"pos": torch.stack(states)}, torch.stack(self.actions)
+
+        @staticmethod
+        def features(states):
+            return states["pos"]
+
+        def reward(self, feats):
+            return torch.zeros(feats.shape[:-1])
+
+        def cont(self, feats):
+            return 0.95 - 0.2 * torch.tanh(feats[..., 0]) ** 2
+
+    ac = ActorCritic(cfg, feat_dim=2, action_dim=2, discrete=False)
+    ac.value = lambda feat, slow=False: -((feat - goal) ** 2).sum(-1)
+    wm = PointModel()
+    start = {"pos": torch.randn(64, 2) * 0.5}
+    actor_loss, _, _ = ac.losses(wm, start)
+    got = torch.autograd.grad(actor_loss, wm.actions, retain_graph=True)
+    scale = ac.retnorm.scale()
+
+    positions = [start["pos"]]
+    for a in wm.actions:
+        positions.append(positions[-1] + 0.3 * a)
+    feats = torch.stack(positions)
+    values = ac.value(feats)
+    conts = torch.cat([torch.ones_like(values[:1]), wm.cont(feats[1:])])
+    returns = lambda_returns(torch.zeros(values.shape), conts, values, cfg.gamma, cfg.lam)
+    c = wm.cont(feats).detach()
+    refs = {
+        False: -(torch.cumprod(conts.detach(), 0)[:-1] * (returns - values[:-1].detach()) / scale).mean(),
+        True: -(torch.cumprod(torch.cat([torch.ones_like(c[:1]), cfg.gamma * c[:-2]]), 0)
+                * (returns - values[:-1]) / scale).mean(),
+    }
+    assert actor_loss.item() == pytest.approx(refs[authors].item(), rel=1e-5)
+    want = {k: torch.cat([x.flatten() for x in torch.autograd.grad(v, wm.actions, retain_graph=True)])
+            for k, v in refs.items()}
+    g = torch.cat([x.flatten() for x in got])
+    assert torch.allclose(g, want[authors], atol=1e-7, rtol=1e-4)
+    assert not torch.allclose(g, want[not authors], atol=1e-7, rtol=1e-3)

@@ -12,6 +12,10 @@ world model. With predicted rewards r̂, continue probabilities ĉ and critic va
   backpropagation through the model for continuous ones (−adv, gradients through R_t only: the
   baseline v_t is a stop-gradient); entropy bonus η = 3e-4;
 * every term is weighted by the imagined probability of still being alive, ∏ ĉ.
+
+Under ``paper`` two details follow the authors' code instead (``baseline_grad``: the baseline keeps
+its gradient; ``imag_weights_discounted``: the weights are ∏ γ·ĉ over the states before t). Both are
+the same as ours with one imagined step (PointRobot, Rooms).
 """
 from __future__ import annotations
 
@@ -127,6 +131,9 @@ class ActorCritic(nn.Module):
             # used (its continue is 1 by definition), so the heads run on the imagined states only.
             rewards = world_model.reward(feats[1:])
             conts = world_model.cont(feats[1:])
+            if cfg.imag_weights_discounted:
+                with torch.no_grad():
+                    start_cont = world_model.cont(feats[:1])
         finally:
             for p in wm_params:
                 p.requires_grad_(True)
@@ -143,12 +150,19 @@ class ActorCritic(nn.Module):
             values = TwoHot(all_logits.detach()).mean()
             critic_logits = all_logits[:-1]
         returns = lambda_returns(rewards, conts, values, cfg.gamma, cfg.lam)  # (H, N)
-        weights = torch.cumprod(conts, 0).detach()[:-1]
+        if cfg.imag_weights_discounted:
+            # the authors' weights: prod over the states before t of γ·ĉ, ĉ read at each state (s_0's too)
+            state_conts = torch.cat([start_cont, conts[1:]]).detach()
+            weights = torch.cumprod(torch.cat([torch.ones_like(state_conts[:1]), cfg.gamma * state_conts[:-2]]), 0)
+        else:
+            weights = torch.cumprod(conts, 0).detach()[:-1]
         scale = self.retnorm.update(returns)
-        # The baseline v_t carries no gradient: in "dynamics" mode the imagined states after the
-        # first depend on the actor's actions, and a differentiable −v_t would push the policy
-        # towards states the critic values LOW (it drove a point robot away from a fixed goal).
-        adv = (returns - values[:-1].detach()) / scale
+        # The baseline v_t carries no gradient unless ``baseline_grad`` (the authors' code): in "dynamics"
+        # mode the imagined states after the first depend on the actor's actions, and a differentiable −v_t
+        # would push the policy towards states the critic values LOW (it drove a point robot away from a
+        # fixed goal).
+        baseline = values[:-1] if cfg.baseline_grad else values[:-1].detach()
+        adv = (returns - baseline) / scale
         dist = self.policy(feats[:-1].detach())
         entropy = dist.entropy()
         if self.actor_grad == "reinforce":

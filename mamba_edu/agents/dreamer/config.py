@@ -54,6 +54,10 @@ class DreamerConfig(RunConfig):
     """Channels of the first CNN layer (image observations)."""
     unimix: float = bounded(0.01, lo=0, hi=1)
     """Uniform mixture in the latent and action categoricals (DreamerV3: 1 %)."""
+    initial_latent_grad: str = bounded("probs", choices=("probs", "logits"))
+    """Path of the straight-through gradient of the learned initial latent z_0 (the prior's mode at
+    h_0): through the prior's probabilities like every other latent ("probs"), or through its unimixed
+    logits ("logits": the authors' code, whose ``OneHotDist.mode`` adds ``logits - sg(logits)``; ``paper``)."""
     bins: int = bounded(255, lo=1)
     """Two-hot bins of the reward head and critic."""
     # --- world model loss ---
@@ -103,6 +107,15 @@ class DreamerConfig(RunConfig):
     """Weight of the critic's regulariser towards the slow critic's prediction."""
     retnorm_decay: float = bounded(0.99, lo=0, hi=1)
     """EMA decay of the 5th–95th return percentile range used to normalise advantages."""
+    imag_weights_discounted: bool = False
+    """Weights of the imagined terms in the actor and critic losses. False: the product of the predicted
+    continue flags up to and including the state (no γ). True: the authors' code (``models.py`` in
+    ``_compute_target``): the product of γ·ĉ over the states before it, ĉ read at each state left, the start
+    state's included (``paper``). Identical with one imagined step."""
+    baseline_grad: bool = False
+    """Dynamics gradients only: False, the baseline v(s_t) in the advantage is a stop-gradient (ours: a
+    differentiable −v(s_t) pushes the actor towards states its critic values low); True, the authors' code,
+    which does not detach it (``paper``). Identical with one imagined step (the start state has no gradient)."""
     retnorm_from_zero: bool = False
     """True: the percentile EMAs start at 0 (the authors' code; ``paper``); False: at the first
     batch's percentiles."""
@@ -215,7 +228,9 @@ ENV_PRESETS: dict[str, dict[str, Any]] = {
 #: with the policy's mode, our deliberate differences off.
 PAPER_COMMON: dict[str, Any] = dict(num_envs=10, update_after_collection=True, kl_all_steps=True,
                                     eval_greedy=True, std_head_detached=False, final_tasks=1000,
-                                    weight_init="dreamerv3", norm_eps=1e-3, retnorm_from_zero=True)
+                                    weight_init="dreamerv3", norm_eps=1e-3, retnorm_from_zero=True,
+                                    initial_latent_grad="logits", imag_weights_discounted=True,
+                                    baseline_grad=True)
 
 
 def _paper_env(K: int, T: int, their_train_ratio: float, their_imag_horizon: int, eval_tasks: int = 20

@@ -18,6 +18,7 @@ imagination's prior step (:func:`prior_step`) are ``torch.compile``-d (:meth:`RS
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
 
@@ -70,9 +71,12 @@ class RSSM(nn.Module):
     _prior_fn = staticmethod(prior_step)
 
     def __init__(self, embed: int, action_dim: int, deter: int, hidden: int, stoch: int, classes: int,
-                 unimix: float = 0.01) -> None:
+                 unimix: float = 0.01, initial_latent_grad: str = "probs") -> None:
         super().__init__()
+        if initial_latent_grad not in ("probs", "logits"):
+            raise ValueError(f"initial_latent_grad must be 'probs' or 'logits', not {initial_latent_grad!r}")
         self.deter, self.stoch, self.classes, self.unimix = deter, stoch, classes, unimix
+        self.initial_latent_grad = initial_latent_grad
         self.action_dim = action_dim
         # GRU input: Linear([z, a]) -> LN -> SiLU, split so the action part can be precomputed
         self.img_in_z = nn.Linear(stoch * classes, hidden, bias=False)
@@ -99,10 +103,18 @@ class RSSM(nn.Module):
         return unimix_logits(flat.reshape(*flat.shape[:-1], self.stoch, self.classes), self.unimix)
 
     def initial(self, batch: int) -> State:
-        """Learned initial state: h_0 = tanh(w), z_0 = mode of the prior at h_0."""
+        """Learned initial state: h_0 = tanh(w), z_0 = mode of the prior at h_0.
+
+        z_0's straight-through gradient goes through the prior's probabilities ("probs", as every other
+        latent here) or through its (unimixed) logits ("logits": the authors' ``OneHotDist.mode``)."""
         deter = torch.tanh(self.init_deter).expand(batch, -1)
         logits = self._logits(self.prior_net(deter))
-        return {"deter": deter, "stoch": onehot_straight_through(logits, sample=False), "logits": logits}
+        if self.initial_latent_grad == "logits":
+            onehot = F.one_hot(logits.detach().argmax(-1), self.classes).to(logits.dtype)
+            stoch = onehot + logits - logits.detach()
+        else:
+            stoch = onehot_straight_through(logits, sample=False)
+        return {"deter": deter, "stoch": stoch, "logits": logits}
 
     @staticmethod
     def features(state: State) -> torch.Tensor:

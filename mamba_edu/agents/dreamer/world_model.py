@@ -87,7 +87,8 @@ class WorldModel(nn.Module):
         self.image_shape = image_shape
         enc_units, enc_layers = cfg.enc_units or cfg.units, cfg.enc_layers or cfg.layers
         self.encoder = Encoder(obs_dim, enc_units, enc_layers, image_shape, cfg.cnn_depth)
-        self.rssm = RSSM(self.encoder.out_dim, action_dim, cfg.deter, cfg.hidden, cfg.stoch, cfg.classes, cfg.unimix)
+        self.rssm = RSSM(self.encoder.out_dim, action_dim, cfg.deter, cfg.hidden, cfg.stoch, cfg.classes, cfg.unimix,
+                         cfg.initial_latent_grad)
         feat = self.rssm.feat_dim
         if image_shape is not None:
             self.image_decoder = ConvDecoder(feat, image_shape[-1], cfg.cnn_depth)
