@@ -258,6 +258,37 @@ def test_probe_rollout_latents_and_rooms_reward_map():
     assert grid.shape == (3, 3) and np.isfinite(grid).all()
 
 
+class PointModel(torch.nn.Module):
+    """A stand-in world model for the actor's gradient: state = 2-D position, position += 0.3 · action,
+    zero reward; continue 1, or ``cont_of(features)``."""
+
+    def __init__(self, cont_of=None):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.rssm = self
+        self.actions = []
+        self.cont_of = cont_of
+
+    def imagine(self, start, policy, horizon):
+        states, pos = [start["pos"]], start["pos"]
+        for _ in range(horizon):
+            a = policy(pos)
+            self.actions.append(a)
+            pos = pos + 0.3 * a
+            states.append(pos)
+        return {"pos": torch.stack(states)}, torch.stack(self.actions)
+
+    @staticmethod
+    def features(states):
+        return states["pos"]
+
+    def reward(self, feats):
+        return torch.zeros(feats.shape[:-1])
+
+    def cont(self, feats):
+        return torch.ones(feats.shape[:-1]) if self.cont_of is None else self.cont_of(feats)
+
+
 def test_dynamics_actor_gradient_flows_through_returns_not_baseline():
     """Backprop-through-the-model actor: d(loss)/d(action) ∝ −d(Σ λ-returns)/d(action).
 
@@ -265,40 +296,11 @@ def test_dynamics_actor_gradient_flows_through_returns_not_baseline():
     termination) and a critic replaced by a bowl around a goal make the check exact. A
     differentiable baseline −v_t would add a term pushing intermediate states towards low value.
     """
-    from torch import nn
-
     from mamba_edu.agents.dreamer.actor_critic import ActorCritic
 
     torch.manual_seed(0)
     cfg = resolve_config("dreamer-tune", "PointRobot", ["cpu"], {"entropy": 0.0, "imag_horizon": 5})
     goal = torch.tensor([0.0, 1.0])
-
-    class PointModel(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.dummy = nn.Parameter(torch.zeros(1))
-            self.rssm = self
-            self.actions = []
-
-        def imagine(self, start, policy, horizon):
-            states, pos = [start], start["pos"]
-            for _ in range(horizon):
-                a = policy(pos)
-                a.retain_grad()
-                self.actions.append(a)
-                pos = pos + 0.3 * a
-                states.append({"pos": pos})
-            return {"pos": torch.stack([s["pos"] for s in states])}, torch.stack(self.actions)
-
-        @staticmethod
-        def features(states):
-            return states["pos"]
-
-        def reward(self, feats):
-            return torch.zeros(feats.shape[:-1])
-
-        def cont(self, feats):
-            return torch.ones(feats.shape[:-1])
 
     ac = ActorCritic(cfg, feat_dim=2, action_dim=2, discrete=False)
     assert ac.actor_grad == "dynamics"
@@ -320,6 +322,48 @@ def test_dynamics_actor_gradient_flows_through_returns_not_baseline():
     cosine = torch.dot(g, w) / (g.norm() * w.norm())
     assert cosine.item() == pytest.approx(1.0, abs=1e-5)
 
+
+
+@pytest.mark.parametrize("authors", [False, True])
+def test_authors_baseline_gradient_and_discounted_imagination_weights(authors):
+    """Dynamics-gradient actor with 4 imagined steps on a stand-in model (position += action, a bowl critic,
+    state-dependent continue). Ours: weights ∏ ĉ on arrival, baseline a stop-gradient. The authors' code
+    (``paper``): weights ∏ γ·ĉ over the states before t (the start's included) and a differentiable baseline."""
+    from mamba_edu.agents.dreamer.actor_critic import ActorCritic, lambda_returns
+
+    torch.manual_seed(0)
+    cfg = resolve_config("dreamer-tune", "PointRobot", ["cpu"], {"entropy": 0.0, "imag_horizon": 4,
+                                                                  "baseline_grad": authors,
+                                                                  "imag_weights_discounted": authors})
+    goal = torch.tensor([0.0, 1.0])
+
+    ac = ActorCritic(cfg, feat_dim=2, action_dim=2, discrete=False)
+    ac.value = lambda feat, slow=False: -((feat - goal) ** 2).sum(-1)
+    wm = PointModel(cont_of=lambda f: 0.95 - 0.2 * torch.tanh(f[..., 0]) ** 2)
+    start = {"pos": torch.randn(64, 2) * 0.5}
+    actor_loss, _, _ = ac.losses(wm, start)
+    got = torch.autograd.grad(actor_loss, wm.actions, retain_graph=True)
+    scale = ac.retnorm.scale()
+
+    positions = [start["pos"]]
+    for a in wm.actions:
+        positions.append(positions[-1] + 0.3 * a)
+    feats = torch.stack(positions)
+    values = ac.value(feats)
+    conts = torch.cat([torch.ones_like(values[:1]), wm.cont(feats[1:])])
+    returns = lambda_returns(torch.zeros(values.shape), conts, values, cfg.gamma, cfg.lam)
+    c = wm.cont(feats).detach()
+    refs = {
+        False: -(torch.cumprod(conts.detach(), 0)[:-1] * (returns - values[:-1].detach()) / scale).mean(),
+        True: -(torch.cumprod(torch.cat([torch.ones_like(c[:1]), cfg.gamma * c[:-2]]), 0)
+                * (returns - values[:-1]) / scale).mean(),
+    }
+    assert actor_loss.item() == pytest.approx(refs[authors].item(), rel=1e-5)
+    want = {k: torch.cat([x.flatten() for x in torch.autograd.grad(v, wm.actions, retain_graph=True)])
+            for k, v in refs.items()}
+    g = torch.cat([x.flatten() for x in got])
+    assert torch.allclose(g, want[authors], atol=1e-7, rtol=1e-4)
+    assert not torch.allclose(g, want[not authors], atol=1e-7, rtol=1e-3)
 
 @pytest.mark.parametrize("detached", [False, True])
 def test_std_head_detached_keeps_entropy_off_the_mean(detached):
