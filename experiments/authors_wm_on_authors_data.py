@@ -33,7 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-PREFILL, PER_ROUND, T, B = 25, 10, 300, 16
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wm_on_authors_data import PER_ROUND, PREFILL, their_episodes  # noqa: E402  (the same schedule)
+
+T, B = 300, 16                       # their sampler: batches of 16 meta-episodes, the first 300 of 301 entries
 KEYS = ("state", "reward", "time_step", "action", "is_first", "is_terminal", "discount")
 
 
@@ -43,7 +46,8 @@ def build_their_world_model(code: Path, run: Path, seed: int, reconstruction_win
     sys.path.insert(0, str(code))
     import models  # noqa: PLC0415  (their module, from --code)
 
-    cfg = copy.deepcopy(pickle.load(open(run / "config.txt", "rb")))
+    with open(run / "config.txt", "rb") as fh:
+        cfg = copy.deepcopy(pickle.load(fh))
     if reconstruction_window is not None:
         cfg.reconstruction_window = reconstruction_window
     cfg.num_actions, cfg.device, cfg.compile = 2, "cpu", False
@@ -68,9 +72,7 @@ def main() -> None:
     for path, what in ((args.code / "models.py", "their models.py"), (args.run / "config.txt", "the run's config.txt")):
         if not path.exists():
             p.error(f"{what} not found at {path}")
-    files = sorted((args.run / "train_eps").glob("*.npz"))
-    if len(files) <= PREFILL:
-        p.error(f"{args.run / 'train_eps'} holds {len(files)} meta-episodes; expected more than {PREFILL}")
+    files = their_episodes(args.run)
     torch.set_num_threads(args.threads)
     wm = build_their_world_model(args.code, args.run, args.seed, args.reconstruction_window)
     np.random.seed(args.seed)                # their loss-index draws use the global numpy generator

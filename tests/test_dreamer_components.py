@@ -323,7 +323,6 @@ def test_dynamics_actor_gradient_flows_through_returns_not_baseline():
     assert cosine.item() == pytest.approx(1.0, abs=1e-5)
 
 
-
 @pytest.mark.parametrize("authors", [False, True])
 def test_authors_baseline_gradient_and_discounted_imagination_weights(authors):
     """Dynamics-gradient actor with 4 imagined steps on a stand-in model (position += action, a bowl critic,
@@ -364,6 +363,7 @@ def test_authors_baseline_gradient_and_discounted_imagination_weights(authors):
     g = torch.cat([x.flatten() for x in got])
     assert torch.allclose(g, want[authors], atol=1e-7, rtol=1e-4)
     assert not torch.allclose(g, want[not authors], atol=1e-7, rtol=1e-3)
+
 
 @pytest.mark.parametrize("detached", [False, True])
 def test_std_head_detached_keeps_entropy_off_the_mean(detached):

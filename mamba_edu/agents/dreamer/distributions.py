@@ -43,11 +43,12 @@ def gumbel_noise(shape, device=None, dtype=torch.float32) -> torch.Tensor:
 
 
 def onehot_straight_through(logits: torch.Tensor, sample: bool = True,
-                            noise: torch.Tensor | None = None) -> torch.Tensor:
+                            noise: torch.Tensor | None = None, through: str = "probs") -> torch.Tensor:
     """One-hot sample (or mode) of a categorical with straight-through gradients.
 
     Sampling uses the Gumbel-max trick (``noise`` may be pre-drawn for a whole sequence, which is
-    several times cheaper per step on CPU than ``torch.multinomial``).
+    several times cheaper per step on CPU than ``torch.multinomial``). The gradient passes through the
+    probabilities (``through="probs"``) or, as the authors' ``OneHotDist.mode``, through the logits.
     """
     probs = torch.softmax(logits, -1)
     if sample:
@@ -57,7 +58,8 @@ def onehot_straight_through(logits: torch.Tensor, sample: bool = True,
     else:
         idx = logits.detach().argmax(-1)
     onehot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype)
-    return onehot + probs - probs.detach()
+    grad_path = probs if through == "probs" else logits
+    return onehot + grad_path - grad_path.detach()
 
 
 class TwoHot:

@@ -18,7 +18,6 @@ imagination's prior step (:func:`prior_step`) are ``torch.compile``-d (:meth:`RS
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
 
@@ -109,11 +108,7 @@ class RSSM(nn.Module):
         latent here) or through its (unimixed) logits ("logits": the authors' ``OneHotDist.mode``)."""
         deter = torch.tanh(self.init_deter).expand(batch, -1)
         logits = self._logits(self.prior_net(deter))
-        if self.initial_latent_grad == "logits":
-            onehot = F.one_hot(logits.detach().argmax(-1), self.classes).to(logits.dtype)
-            stoch = onehot + logits - logits.detach()
-        else:
-            stoch = onehot_straight_through(logits, sample=False)
+        stoch = onehot_straight_through(logits, sample=False, through=self.initial_latent_grad)
         return {"deter": deter, "stoch": stoch, "logits": logits}
 
     @staticmethod
