@@ -144,17 +144,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         out = behaviour_figure(saved["env"], ro, out, suptitle=f"{saved['algo']} on {saved['env']} (best checkpoint), "
                                "one colour per sub-episode")
     elif args.kind == "heatmap":
-        from mamba_edu.viz.curves import save_figure
-        from mamba_edu.viz.heatmaps import check_heatmap_run, compare_heatmaps, heatmap_figure
-
-        envs = {check_heatmap_run(run)["env"] for run in args.run}  # clear errors before any loading
-        if len(envs) > 1:
-            raise ValueError(f"plot heatmap compares runs on the same env; got {', '.join(sorted(envs))}")
-        if len(args.run) == 1:
-            fig = heatmap_figure(args.run[0], steps=args.steps, seed=args.seed)
-        else:
-            fig = compare_heatmaps(args.run, steps=args.steps, seed=args.seed)
-        out = save_figure(fig, out, pdf=False)
+        out = _plot_heatmap(args.run, args.steps, args.seed, out)
     elif args.kind == "animation":
         from mamba_edu.viz.animation import animate_run
 
@@ -254,10 +244,34 @@ def _add_reference_commands(sub: Any) -> None:
     pt.set_defaults(func=cmd_pretrained)
 
 
+def _plot_heatmap(runs: list[str], steps: list[int] | None, seed: int | None, out: Any) -> Any:
+    """Fig. 2 of the runs: reward maps on Rooms-N, the reward arc on PointRobot (clear errors before loading)."""
+    from mamba_edu.envs import short_name
+    from mamba_edu.training.run_dir import read_config
+    from mamba_edu.viz.curves import save_figure
+    from mamba_edu.viz.heatmaps import check_heatmap_run, compare_heatmaps, heatmap_figure
+    from mamba_edu.viz.reward_arc import ARC_ENVS, arc_figure, check_arc_run
+
+    saved = [read_config(run) for run in runs]
+    envs = {short_name(str(s.get("env"))) for s in saved}
+    if len(envs) > 1:
+        raise ValueError(f"plot heatmap compares runs on the same env; got {', '.join(sorted(envs))}")
+    if envs <= set(ARC_ENVS):
+        for s, run in zip(saved, runs):
+            check_arc_run(s, run)
+        fig = arc_figure(runs, steps=steps, seed=seed)
+    else:
+        for run in runs:
+            check_heatmap_run(run)
+        fig = (heatmap_figure(runs[0], steps=steps, seed=seed) if len(runs) == 1
+               else compare_heatmaps(runs, steps=steps, seed=seed))
+    return save_figure(fig, out, pdf=False)
+
+
 def _add_plot(sub: Any) -> None:
     pl = sub.add_parser("plot", help="figures from run directories: " + ", ".join(PLOT_KINDS))
     pl.add_argument("kind", metavar="KIND", help="curves (Fig. 3), sub-episodes (Fig. 4), behaviour (Fig. 1), "
-                    "heatmap (Fig. 2, Rooms-N) or animation (GIF/MP4 of one meta-episode)")
+                    "heatmap (Fig. 2: reward maps on Rooms-N, the reward arc on PointRobot) or animation (GIF/MP4 of one meta-episode)")
     pl.add_argument("--run", required=True, nargs="+", action="extend", metavar="DIR",
                     help="run directories (repeatable; behaviour and animation: one; heatmap: one, or several "
                          "compared on the same task)")

@@ -306,9 +306,9 @@ def test_cli_errors_name_the_valid_choices(runs, tmp_path, capsys):
         return capsys.readouterr().err
 
     assert "not a run directory" in err("heatmap", "--run", str(tmp_path / "missing"))
-    point = _fake_run(tmp_path / "pr", "mamba", "PointRobot")
-    msg = err("heatmap", "--run", point)
-    assert "Rooms-1" in msg and "Rooms-8" in msg and "PointRobot" in msg
+    escape = _fake_run(tmp_path / "er", "mamba", "EscapeRoom")
+    msg = err("heatmap", "--run", escape)
+    assert "Rooms-1" in msg and "Rooms-8" in msg and "PointRobot" in msg and "EscapeRoom" in msg
     rl2 = _fake_run(tmp_path / "rl2", "rl2", ENV)
     msg = err("heatmap", "--run", rl2)
     assert "valid algorithms: varibad, varibad-local, hyperx, mamba, dreamer-tune, dreamer-vanilla" in msg

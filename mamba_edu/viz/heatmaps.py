@@ -188,8 +188,8 @@ def check_heatmap_run(run: str | Path) -> dict[str, Any]:
     try:
         _rooms_name(str(env))
     except ValueError:
-        raise ValueError(f"plot heatmap needs a run on Rooms-N (valid envs: {', '.join(HEATMAP_ENVS)}); "
-                         f"{run} is a {algo} run on {env}") from None
+        raise ValueError(f"plot heatmap needs a run on Rooms-N (valid envs: {', '.join(HEATMAP_ENVS)}) or on "
+                         f"PointRobot / PointRobotWind (the reward arc); {run} is a {algo} run on {env}") from None
     if algo not in HEATMAP_ALGOS:
         raise ValueError(f"plot heatmap needs an agent whose belief can be decoded into rewards (valid algorithms: "
                          f"{', '.join(HEATMAP_ALGOS)}); {run} is a {algo} run")

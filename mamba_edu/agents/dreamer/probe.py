@@ -74,3 +74,62 @@ def rooms_reward_map(agent, state: dict[str, torch.Tensor], layout, from_cell: i
     for c, v in zip(free, out):
         grid[tuple(layout.xy(c))] = v
     return grid
+
+
+def straight_path_actions(start: np.ndarray, goal: np.ndarray, step_size: float) -> list[np.ndarray]:
+    """Actions that drive a point from ``start`` to ``goal`` (arrays of shape (..., 2)) under the
+    PointRobot rule p ← p + step_size·clip(a, −1, 1): each component moves at full speed until it is
+    within one step of its target, then lands on it. Returns one (..., 2) action array per step, as many
+    as the farthest point needs (points already there get zero actions)."""
+    pos = np.asarray(start, dtype=np.float64).copy()
+    goal = np.broadcast_to(np.asarray(goal, dtype=np.float64), pos.shape)
+    n = int(np.ceil(np.max(np.abs(goal - pos), initial=0.0) / step_size - 1e-9))
+    actions = []
+    for _ in range(n):
+        a = np.clip((goal - pos) / step_size, -1.0, 1.0)
+        actions.append(a)
+        pos = pos + step_size * a
+    return actions
+
+
+@torch.no_grad()
+def point_robot_reward_arc(agent, states: dict[str, torch.Tensor], positions: np.ndarray, angles: np.ndarray,
+                           chunk: int = 4096) -> np.ndarray:
+    """Predicted reward on arrival at every goal candidate g(θ) = (cos θ, sin θ) of PointRobot, imagined
+    from each of B beliefs.
+
+    ``states``: posterior states with a leading batch dim B; ``positions``: (B, 2), where the robot is
+    in each; ``angles``: (A,). From belief b at position p_b the prior imagines the straight path of
+    :func:`straight_path_actions` to g(θ) and the reward head is read on arrival (a candidate at the
+    robot's own position: one imagined zero-action step). Returns an array of shape (B, A): the
+    world model's belief about where on the arc the reward is (the PointRobot counterpart of
+    :func:`rooms_reward_map`).
+    """
+    from mamba_edu.envs.point_robot import STEP_SIZE
+
+    positions = np.asarray(positions, dtype=np.float64)
+    angles = np.asarray(angles, dtype=np.float64)
+    B, A = len(positions), len(angles)
+    goals = np.stack([np.cos(angles), np.sin(angles)], -1)                    # (A, 2)
+    start = np.repeat(positions, A, axis=0)                                   # (B·A, 2), belief-major
+    target = np.tile(goals, (B, 1))
+    which = np.repeat(np.arange(B), A)
+    out = np.empty(B * A)
+    rssm = agent.wm.rssm
+    for lo in range(0, B * A, chunk):
+        sl = slice(lo, min(lo + chunk, B * A))
+        idx = torch.as_tensor(which[sl], device=agent.device)
+        s = {k: v[idx] for k, v in states.items()}
+        actions = straight_path_actions(start[sl], target[sl], STEP_SIZE) or [np.zeros_like(start[sl])]
+        steps_needed = np.zeros(sl.stop - sl.start, dtype=np.int64)
+        for i, a in enumerate(actions):
+            steps_needed[np.any(a != 0.0, axis=-1)] = i + 1
+        steps_needed = np.maximum(steps_needed, 1)
+        reward = np.empty(sl.stop - sl.start)
+        for i, a in enumerate(actions):
+            s = rssm.img_step(s, torch.as_tensor(a, dtype=torch.float32, device=agent.device), sample=False)
+            now = steps_needed == i + 1
+            if now.any():
+                reward[now] = agent.wm.reward(rssm.features(s)).cpu().numpy()[now]
+        out[sl] = reward
+    return out.reshape(B, A)
