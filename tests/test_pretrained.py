@@ -62,16 +62,19 @@ def _final(name: str) -> dict:
 
 
 class _UniformRandom:
-    """Uniformly random discrete actions (the baseline every learned policy must beat)."""
+    """Uniformly random actions of an env's action space, discrete or a box (the baseline every learned
+    policy must beat)."""
 
-    def __init__(self, n_actions: int, seed: int) -> None:
-        self.n, self.rng = n_actions, np.random.default_rng(seed)
+    def __init__(self, space, seed: int) -> None:
+        self.space, self.rng = space, np.random.default_rng(seed)
 
     def reset(self, num_envs: int) -> None:
         self.B = num_envs
 
     def act(self, obs) -> np.ndarray:
-        return self.rng.integers(0, self.n, size=self.B)
+        if hasattr(self.space, "n"):
+            return self.rng.integers(0, self.space.n, size=self.B)
+        return self.rng.uniform(self.space.low, self.space.high, size=(self.B, *self.space.shape)).astype(np.float32)
 
 
 def test_the_registry_lists_every_shipped_run():
@@ -150,9 +153,9 @@ def test_return_on_fresh_held_out_tasks_matches_final_json(name):
     from mamba_edu.envs import make_batched
 
     env = make_batched(saved["env"], 1, **env_kwargs)
-    n_actions = int(env.single_action_space.n)
+    space = env.single_action_space
     env.close()
-    rand = evaluate(_UniformRandom(n_actions, FRESH_SEED), saved["env"], n_tasks=N_FRESH, seed=FRESH_SEED,
+    rand = evaluate(_UniformRandom(space, FRESH_SEED), saved["env"], n_tasks=N_FRESH, seed=FRESH_SEED,
                     batch_size=100, **env_kwargs)
     gap_se = math.hypot(got["return_sem"], rand["return_sem"])
     assert got["return_mean"] - rand["return_mean"] > 8 * gap_se, (name, got, rand)

@@ -89,6 +89,13 @@ def test_trace_is_consistent_with_its_rollout(trace):
     assert np.array_equal(again.arc, trace.arc) and np.array_equal(again.positions, trace.positions)
 
 
+def test_median_return_task_on_point_robot_is_the_episode_the_figure_shows(run):
+    from mamba_edu.viz.heatmaps import median_return_task
+
+    task, ret = median_return_task(run, n_tasks=3, seed=11)
+    assert load_arc_trace(run, task=task, seed=11).sub_episode_returns.sum() == pytest.approx(ret)
+
+
 def test_default_steps_open_every_sub_episode(trace):
     steps = default_arc_steps(trace)
     assert {0, T, 2 * T} <= set(steps) and steps == sorted(steps) and len(steps) <= 6

@@ -19,7 +19,9 @@
 * :mod:`mamba_edu.viz.heatmaps` — Fig. 2: the reward a checkpoint predicts for every Rooms-N cell
   from its current belief, through a rollout, for VariBAD/HyperX (reward decoder) and MAMBA/Dreamer
   (world model); several checkpoints side by side (``python -m mamba_edu plot heatmap --run A --run B``).
-* :mod:`mamba_edu.viz.interactive` — the same with an ipywidgets time slider.
+* :mod:`mamba_edu.viz.reward_arc` — the same question on PointRobot: where on the goal arc a world
+  model expects the reward, through a rollout (``plot heatmap`` on a PointRobot run draws it).
+* :mod:`mamba_edu.viz.interactive` — the Rooms-N maps with an ipywidgets time slider.
 * :mod:`mamba_edu.viz.animation` — rollout GIFs from ``env.render()`` or redrawn 2-D frames
   (``python -m mamba_edu plot animation --run DIR --out F.gif``).
 """

@@ -245,17 +245,23 @@ def _rollout_one(learner: Any, algo: str, env: Any, tasks: list, seed: int, gree
 def median_return_task(run: str | Path, n_tasks: int = 101, seed: int | None = None, which: str = "best",
                        greedy: bool | None = None) -> tuple[np.ndarray, float]:
     """The episode a figure shows, chosen by rule: of ``n_tasks`` held-out tasks (``sample_tasks(n_tasks,
-    seed)``), the one whose return is the median when each is rolled out as :func:`load_trace` rolls it
-    out (same seed, same actions), so the trace of that task has exactly this return. Returns (task,
-    return)."""
-    from mamba_edu.envs import make_batched
+    seed)``), the one whose return is the median when each is rolled out as :func:`load_trace` (or, on
+    PointRobot, :func:`mamba_edu.viz.reward_arc.load_arc_trace`) rolls it out (same seed, same actions),
+    so the trace of that task has exactly this return. Returns (task, return)."""
+    from mamba_edu.envs import make_batched, short_name
     from mamba_edu.training.loop import load_learner
+    from mamba_edu.training.run_dir import read_config
+    from mamba_edu.viz.reward_arc import ARC_ENVS, check_arc_run
 
-    check_heatmap_run(run)
+    saved = read_config(run)
+    if short_name(str(saved.get("env"))) in ARC_ENVS:
+        check_arc_run(saved, run)
+    else:
+        check_heatmap_run(run)
     cfg, learner, saved = load_learner(run, which)
     seed = _default_seed() if seed is None else int(seed)
     greedy = cfg.eval_greedy if greedy is None else bool(greedy)
-    env = make_batched(_rooms_name(saved["env"]), 1, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
+    env = make_batched(short_name(saved["env"]), 1, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
     tasks = env.sample_tasks(n_tasks, seed)
     returns = np.array([_rollout_one(learner, saved["algo"], env, [t], seed, greedy)[0].returns[0] for t in tasks])
     env.close()
