@@ -28,6 +28,10 @@ Provenance (all trained on CPU with one torch thread by the package's own CLI, s
 
 * ``rooms1_mamba`` — MAMBA (full context via ``stored-state``, ``cpu`` sizes) on Rooms-1 after 42k env
   steps: 182.9 over 1000 held-out tasks with the policy's mode, 94 % of the Bayes-optimal 195.6.
+* ``pointrobot_mamba`` — MAMBA (full context via ``stored-state``, ``cpu`` sizes, 8 imagined steps, the std
+  head detached) on PointRobot, best checkpoint at 858k of the paper's 1M env steps: 177.3 over 1000
+  held-out tasks with the policy's mode (the paper's MAMBA: 242.2; the scripted reference: 268.4). Not
+  the authors' configuration, which has not learned PointRobot on this CPU.
 
 The two Rooms-3 runs are **far from converged**: the Bayes-optimal return of Rooms-3 is 160.4, a
 policy that never reaches a goal scores −20, and the paper reports 158.7 ± 2.6 for VariBAD after
@@ -73,6 +77,8 @@ PRETRAINED: dict[str, str] = {
     "rooms4_varibad-local": "VariBAD, local reconstruction (window 10), on Rooms-4 after 14.1M env steps (the paper's "
                             "Fig. 2 bottom; Bayes-optimal 142.8, paper Table 3: 88.1)",
     "rooms1_mamba": "MAMBA (stored-state context, cpu sizes) on Rooms-1 after 42k env steps (Bayes-optimal 195.6)",
+    "pointrobot_mamba": "MAMBA (stored-state context, cpu sizes, 8 imagined steps) on PointRobot after 858k env steps "
+                        "(scripted reference 268.4, paper Table 1: 242.2)",
 }
 
 
