@@ -51,6 +51,21 @@ def test_straight_paths_land_on_their_targets_under_the_env_step_rule():
     assert straight_path_actions(target, target, STEP_SIZE) == []
 
 
+def test_a_landed_point_gets_exactly_zero_actions_so_its_arrival_is_read_on_time():
+    rng = np.random.default_rng(0)
+    start = rng.uniform(-1, 1, (1000, 2))
+    theta = rng.uniform(0, np.pi, 1000)
+    goal = np.stack([np.cos(theta), np.sin(theta)], -1)
+    actions = np.stack(straight_path_actions(start, goal, STEP_SIZE))            # (steps, 1000, 2)
+    own = np.ceil(np.abs(goal - start).max(-1) / STEP_SIZE - 1e-9).astype(int)    # each point's own steps
+    assert len(actions) == own.max()
+    moving = np.any(actions != 0.0, axis=-1)
+    for i in range(1000):
+        assert moving[:own[i], i].all() and not moving[own[i]:, i].any(), i
+    end = start + STEP_SIZE * np.clip(actions, -1, 1).sum(0)
+    assert np.allclose(end, goal, atol=1e-9)
+
+
 def test_arc_probe_equals_imagining_the_path_by_hand(run):
     _, learner, _ = load_learner(run, "best")
     agent = learner.agent

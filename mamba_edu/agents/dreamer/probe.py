@@ -80,15 +80,16 @@ def straight_path_actions(start: np.ndarray, goal: np.ndarray, step_size: float)
     """Actions that drive a point from ``start`` to ``goal`` (arrays of shape (..., 2)) under the
     PointRobot rule p ← p + step_size·clip(a, −1, 1): each component moves at full speed until it is
     within one step of its target, then lands on it. Returns one (..., 2) action array per step, as many
-    as the farthest point needs (points already there get zero actions)."""
+    as the farthest point needs; a component that has landed gets exactly zero actions from then on
+    (no rounding residue), so a point's arrival is the step after its last nonzero action."""
     pos = np.asarray(start, dtype=np.float64).copy()
     goal = np.broadcast_to(np.asarray(goal, dtype=np.float64), pos.shape)
     n = int(np.ceil(np.max(np.abs(goal - pos), initial=0.0) / step_size - 1e-9))
     actions = []
     for _ in range(n):
-        a = np.clip((goal - pos) / step_size, -1.0, 1.0)
-        actions.append(a)
-        pos = pos + step_size * a
+        gap = goal - pos
+        actions.append(np.where(gap == 0.0, 0.0, np.clip(gap / step_size, -1.0, 1.0)))
+        pos = np.where(np.abs(gap) <= step_size, goal, pos + step_size * actions[-1])   # landing is exact
     return actions
 
 
