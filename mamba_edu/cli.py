@@ -246,23 +246,17 @@ def _add_reference_commands(sub: Any) -> None:
 
 def _plot_heatmap(runs: list[str], steps: list[int] | None, seed: int | None, out: Any) -> Any:
     """Fig. 2 of the runs: reward maps on Rooms-N, the reward arc on PointRobot (clear errors before loading)."""
-    from mamba_edu.envs import short_name
-    from mamba_edu.training.run_dir import read_config
     from mamba_edu.viz.curves import save_figure
-    from mamba_edu.viz.heatmaps import check_heatmap_run, compare_heatmaps, heatmap_figure
-    from mamba_edu.viz.reward_arc import ARC_ENVS, arc_figure, check_arc_run
+    from mamba_edu.viz.heatmaps import check_reward_figure_run, compare_heatmaps, heatmap_figure
+    from mamba_edu.viz.reward_arc import arc_figure
 
-    saved = [read_config(run) for run in runs]
-    envs = {short_name(str(s.get("env"))) for s in saved}
+    checked = [check_reward_figure_run(run) for run in runs]
+    envs = {saved["env"] for saved, _ in checked}
     if len(envs) > 1:
         raise ValueError(f"plot heatmap compares runs on the same env; got {', '.join(sorted(envs))}")
-    if envs <= set(ARC_ENVS):
-        for s, run in zip(saved, runs):
-            check_arc_run(s, run)
+    if checked[0][1]:
         fig = arc_figure(runs, steps=steps, seed=seed)
     else:
-        for run in runs:
-            check_heatmap_run(run)
         fig = (heatmap_figure(runs[0], steps=steps, seed=seed) if len(runs) == 1
                else compare_heatmaps(runs, steps=steps, seed=seed))
     return save_figure(fig, out, pdf=False)

@@ -196,6 +196,21 @@ def check_heatmap_run(run: str | Path) -> dict[str, Any]:
     return saved
 
 
+def check_reward_figure_run(run: str | Path) -> tuple[dict[str, Any], bool]:
+    """(the run's config.json, whether its figure is the PointRobot reward arc) after checking that a
+    reward-prediction figure can be drawn for it: the arc on PointRobot / PointRobotWind
+    (:mod:`mamba_edu.viz.reward_arc`), the cell maps on Rooms-N (clear errors otherwise)."""
+    from mamba_edu.envs import short_name
+    from mamba_edu.training.run_dir import read_config
+    from mamba_edu.viz.reward_arc import ARC_ENVS, check_arc_run
+
+    saved = read_config(run)
+    if short_name(str(saved.get("env"))) in ARC_ENVS:
+        check_arc_run(saved, run)
+        return saved, True
+    return check_heatmap_run(run), False
+
+
 def trace_from_learner(learner: Any, algo: str, env_name: str, task: Any = None, seed: int | None = None,
                        greedy: bool | None = None, label: str | None = None) -> RewardTrace:
     """Roll ``learner`` out once on ``task`` (default: ``sample_tasks(1, seed)``) and decode every belief
@@ -250,14 +265,8 @@ def median_return_task(run: str | Path, n_tasks: int = 101, seed: int | None = N
     so the trace of that task has exactly this return. Returns (task, return)."""
     from mamba_edu.envs import make_batched, short_name
     from mamba_edu.training.loop import load_learner
-    from mamba_edu.training.run_dir import read_config
-    from mamba_edu.viz.reward_arc import ARC_ENVS, check_arc_run
 
-    saved = read_config(run)
-    if short_name(str(saved.get("env"))) in ARC_ENVS:
-        check_arc_run(saved, run)
-    else:
-        check_heatmap_run(run)
+    check_reward_figure_run(run)
     cfg, learner, saved = load_learner(run, which)
     seed = _default_seed() if seed is None else int(seed)
     greedy = cfg.eval_greedy if greedy is None else bool(greedy)

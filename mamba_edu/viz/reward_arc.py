@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from mamba_edu.viz import style
+from mamba_edu.viz.heatmaps import _DESCRIPTION, _LETTERS, _default_seed, _rollout_one, check_steps
 from mamba_edu.viz.style import FONT
 
 #: environments with a goal arc to decode, and the agents that can decode it
@@ -52,9 +53,6 @@ ARC_ALGOS = ("mamba", "dreamer-tune", "dreamer-vanilla")
 N_ANGLES = 61
 
 _CMAP = colormaps["Greens"]
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_DESCRIPTION = {"mamba": "MAMBA world model", "dreamer-tune": "Dreamer-Tune world model",
-                "dreamer-vanilla": "Dreamer-Vanilla world model"}
 
 
 @dataclass
@@ -113,7 +111,6 @@ def arc_trace_from_learner(learner: Any, algo: str, env_name: str, task: Any = N
     and decode every belief along the arc; ``greedy=None`` acts as the run's evaluation does."""
     from mamba_edu.agents.dreamer.probe import point_robot_reward_arc
     from mamba_edu.envs import make_batched, short_name
-    from mamba_edu.viz.heatmaps import _default_seed, _rollout_one
 
     check_arc_run({"env": env_name, "algo": algo}, f"this {algo} learner")
     name = short_name(env_name)
@@ -161,19 +158,6 @@ def default_arc_steps(trace: ArcTrace, per_sub_episode: int = 2) -> list[int]:
         if per_sub_episode > 1:
             steps.append(int(hits[0]) if hits.size else int(ts[len(ts) // 2]))
     return sorted(set(steps))
-
-
-def _check_steps(trace: ArcTrace, steps: Sequence[int] | None) -> list[int]:
-    if steps is None:
-        return default_arc_steps(trace)
-    steps = [int(t) for t in steps]
-    bad = [t for t in steps if not 0 <= t < trace.H]
-    if not steps or bad:
-        raise ValueError(f"steps {bad or steps}: give time steps in 0..{trace.H - 1} "
-                         f"(K = {trace.H // trace.T} sub-episodes of T = {trace.T})")
-    if len(steps) > len(_LETTERS):
-        raise ValueError(f"at most {len(_LETTERS)} highlighted steps, got {len(steps)}")
-    return steps
 
 
 def plot_arc_through_time(trace: ArcTrace, ax, steps: Sequence[int] = ()):
@@ -286,7 +270,7 @@ def arc_figure(source: ArcTrace | str | Path | Sequence[ArcTrace | str | Path], 
         traces.append(_as_trace(s, traces[0].task if task is None else task,
                                 traces[0].seed if seed is None else seed, which))
     traces = fit_arc_scale(traces)
-    steps = _check_steps(traces[0], steps)
+    steps = check_steps(traces[0], default_arc_steps(traces[0]) if steps is None else steps)
     with style.context():
         fig = Figure(figsize=(style.NOTEBOOK_WIDTH, _block_height(len(steps)) * len(traces)), layout="constrained")
         subs = [fig] if len(traces) == 1 else list(fig.subfigures(len(traces), 1))
