@@ -7,15 +7,27 @@ at every step, and reports:
 * how many tasks were paid in the first sub-episode (the goal was found);
 * on those tasks, the world model's predicted reward on arrival at the **true goal**, imagined from the
   belief just before the first reset (t = T − 1) and just after it (t = T, T + 1, T + 10), with
-  :func:`mamba_edu.agents.dreamer.probe.point_robot_reward_arc` (a belief that kept the goal predicts
-  about the goal's reward at t = T; one that lost it predicts about 0);
+  :func:`mamba_edu.agents.dreamer.probe.point_robot_reward_arc` (a belief whose reward prediction reads
+  the goal predicts about the goal's reward at t = T; one that does not predicts about 0 — whether the state
+  still holds the goal is what ``--probe`` tells);
 * the steps to the first reward in each sub-episode (an agent that remembers needs about 10 in the
   later ones, the straight drive from the origin; one that searches again needs as many as in the first);
-* the return of each sub-episode.
+* the return of each sub-episode;
+* with ``--probe``, two controls that tell *what* is lost. (a) The detour: from the belief at t = T − 1, on the
+  tasks where the robot is being paid there, imagine k steps towards the origin and k steps back to the same
+  point, and read the reward head on arrival (k = 1, 2, 4, 8). A model that knows where the goal is predicts the
+  reward again on return; one that has learned "the reward continues while I stay" does not, reset or no reset.
+  (b) Whether the goal is still *in* the belief, read or not: a ridge regression from the
+  RSSM state (deterministic and stochastic parts) at step t to the goal's direction (cos θ, sin θ), fitted and
+  scored by 5-fold cross-validation over the tasks, at t = T − 1, T, T + 1, T + 10 (median angle error; about
+  45° is what guessing the mean direction gives). A state that keeps the goal but whose heads no longer read it
+  decodes well after the reset; a state that dropped it does not.
 
 Usage (one torch thread, about a minute for 50 tasks at ``cpu`` sizes)::
 
-    python benchmarks/belief_across_reset.py --run DIR [--tasks 50] [--seed 123]
+    python benchmarks/belief_across_reset.py --run DIR [--tasks 50] [--seed 123] [--probe]
+
+(``--probe`` wants a few hundred tasks, e.g. ``--tasks 300``.)
 """
 from __future__ import annotations
 
@@ -24,7 +36,7 @@ import argparse
 import numpy as np
 import torch
 
-from mamba_edu.agents.dreamer.probe import point_robot_reward_arc
+from mamba_edu.agents.dreamer.probe import point_robot_reward_arc, straight_path_actions
 from mamba_edu.envs import make_batched, short_name
 from mamba_edu.training.loop import load_learner
 
@@ -37,12 +49,50 @@ def goal_reward_after(learner, beliefs, positions: np.ndarray, theta: np.ndarray
                      for b in range(len(theta))])
 
 
+@torch.no_grad()
+def detour_reward(learner, beliefs, positions: np.ndarray, t: int, k: int) -> np.ndarray:
+    """(B,) predicted reward on returning to ``positions[t]`` after an imagined detour of k steps towards the
+    origin and back, imagined from the belief at step ``t``; read on each task's own arrival."""
+    from mamba_edu.envs.point_robot import STEP_SIZE
+
+    here = positions[t]
+    radius = np.linalg.norm(here, axis=1, keepdims=True)
+    away = here * np.clip(1.0 - k * STEP_SIZE / np.maximum(radius, 1e-9), 0.0, None)
+    actions = straight_path_actions(here, away, STEP_SIZE) + straight_path_actions(away, here, STEP_SIZE)
+    moving = [np.any(a != 0.0, axis=-1) for a in actions]
+    arrival = np.array([max([i + 1 for i, m in enumerate(moving) if m[b]], default=1) for b in range(len(here))])
+    rssm = learner.agent.wm.rssm
+    s = {key: v[t] for key, v in beliefs.items()}
+    out = np.zeros(len(here))
+    for i, a in enumerate(actions or [np.zeros_like(here)]):
+        s = rssm.img_step(s, torch.as_tensor(a, dtype=torch.float32, device=learner.agent.device), sample=False)
+        now = arrival == i + 1
+        out[now] = learner.agent.wm.reward(rssm.features(s)).cpu().numpy()[now]
+    return out
+
+
+def goal_direction_probe(beliefs: dict, theta: np.ndarray, t: int, folds: int = 5) -> tuple[float, float]:
+    """(cross-validated R², median angle error in degrees) of a ridge regression from the RSSM state at step
+    ``t`` of each task to its goal direction (cos θ, sin θ)."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    x = np.concatenate([np.asarray(v[t], dtype=np.float64).reshape(len(theta), -1) for v in beliefs.values()], 1)
+    y = np.stack([np.cos(theta), np.sin(theta)], 1)
+    pred = cross_val_predict(RidgeCV(alphas=np.logspace(-2, 4, 13)), x, y,
+                             cv=KFold(folds, shuffle=True, random_state=0))
+    r2 = 1.0 - ((pred - y) ** 2).sum() / ((y - y.mean(0)) ** 2).sum()
+    err = np.degrees(np.abs(np.arctan2(pred[:, 1], pred[:, 0]) - theta))
+    return float(r2), float(np.median(np.minimum(err, 360.0 - err)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="a Dreamer/MAMBA run directory on PointRobot")
     ap.add_argument("--which", default="best", choices=("best", "latest"))
     ap.add_argument("--tasks", type=int, default=50)
     ap.add_argument("--seed", type=int, default=123, help="task and rollout seed")
+    ap.add_argument("--probe", action="store_true", help="also decode the goal direction from the RSSM state")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg, learner, saved = load_learner(args.run, args.which)
@@ -65,6 +115,18 @@ def main() -> None:
             r = goal_reward_after(learner, beliefs, positions, theta, t)[found]
             print(f"  predicted reward at the true goal from the belief at t = {t:3d}: mean {r.mean():.3f}, "
                   f"median {np.median(r):.3f}")
+    if args.probe:
+        at_goal = paid[T - 1]
+        for k in (1, 2, 4, 8):
+            r = detour_reward(learner, beliefs, positions, T - 1, k)[at_goal]
+            print(f"  detour from the belief at t = {T - 1} ({at_goal.sum()} tasks paid there): {k} steps towards "
+                  f"the origin and back, predicted reward on return: mean {r.mean():.3f}")
+        beliefs_np = {k: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+                      for k, v in beliefs.items()}
+        for t in (T - 1, T, T + 1, T + 10):
+            r2, err = goal_direction_probe(beliefs_np, theta, t)
+            print(f"  goal direction decoded from the state at t = {t:3d} (ridge, 5-fold CV over all tasks): "
+                  f"R² {r2:.2f}, median angle error {err:.0f}°")
     for k in range(K):
         seg = paid[k * T:(k + 1) * T]
         first = np.where(seg.any(0), seg.argmax(0) + 1, T)
