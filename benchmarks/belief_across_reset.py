@@ -52,7 +52,8 @@ def goal_reward_after(learner, beliefs, positions: np.ndarray, theta: np.ndarray
 @torch.no_grad()
 def detour_reward(learner, beliefs, positions: np.ndarray, t: int, k: int) -> np.ndarray:
     """(B,) predicted reward on returning to ``positions[t]`` after an imagined detour of k steps towards the
-    origin and back, imagined from the belief at step ``t``; read on each task's own arrival."""
+    origin and back, imagined from the belief at step ``t``; read on each task's own arrival. Each leg takes as
+    many steps as its larger coordinate needs (at most k): a task whose leg is shorter waits at the turn."""
     from mamba_edu.envs.point_robot import STEP_SIZE
 
     here = positions[t]
