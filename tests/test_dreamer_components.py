@@ -120,7 +120,11 @@ def test_rssm_shapes_and_observe_equals_stepwise():
         # products add in another order, which can flip such a tie on a busy machine)
         scores = (post["logits"][t] + noise[t]).sort(-1).values          # the Gumbel-max sample's scores
         clear = (scores[..., -1] - scores[..., -2]) > 1e-4
-        assert torch.equal(state["stoch"][clear], post["stoch"][t][clear]) and clear.float().mean() > 0.9
+        # (compared as class indices: the straight-through value onehot + p − sg(p) is 1 or 0 only up to the
+        # last bit of p, which another CPU's softmax kernel can round differently)
+        assert torch.equal(state["stoch"].argmax(-1)[clear], post["stoch"][t].argmax(-1)[clear])
+        assert clear.float().mean() > 0.9
+        assert torch.allclose(state["stoch"], post["stoch"][t], atol=1e-6) or not clear.all()
         prev = {k: v[t] for k, v in post.items()}
 
 
