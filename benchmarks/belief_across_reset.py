@@ -36,7 +36,7 @@ import argparse
 import numpy as np
 import torch
 
-from mamba_edu.agents.dreamer.probe import point_robot_reward_arc, straight_path_actions
+from mamba_edu.agents.dreamer.probe import point_robot_reward_arc, reward_on_arrival, straight_path_actions
 from mamba_edu.envs import make_batched, short_name
 from mamba_edu.training.loop import load_learner
 
@@ -49,7 +49,6 @@ def goal_reward_after(learner, beliefs, positions: np.ndarray, theta: np.ndarray
                      for b in range(len(theta))])
 
 
-@torch.no_grad()
 def detour_reward(learner, beliefs, positions: np.ndarray, t: int, k: int) -> np.ndarray:
     """(B,) predicted reward on returning to ``positions[t]`` after an imagined detour of k steps towards the
     origin and back, imagined from the belief at step ``t``; read on each task's own arrival. Each leg takes as
@@ -60,16 +59,8 @@ def detour_reward(learner, beliefs, positions: np.ndarray, t: int, k: int) -> np
     radius = np.linalg.norm(here, axis=1, keepdims=True)
     away = here * np.clip(1.0 - k * STEP_SIZE / np.maximum(radius, 1e-9), 0.0, None)
     actions = straight_path_actions(here, away, STEP_SIZE) + straight_path_actions(away, here, STEP_SIZE)
-    moving = [np.any(a != 0.0, axis=-1) for a in actions]
-    arrival = np.array([max([i + 1 for i, m in enumerate(moving) if m[b]], default=1) for b in range(len(here))])
-    rssm = learner.agent.wm.rssm
-    s = {key: v[t] for key, v in beliefs.items()}
-    out = np.zeros(len(here))
-    for i, a in enumerate(actions or [np.zeros_like(here)]):
-        s = rssm.img_step(s, torch.as_tensor(a, dtype=torch.float32, device=learner.agent.device), sample=False)
-        now = arrival == i + 1
-        out[now] = learner.agent.wm.reward(rssm.features(s)).cpu().numpy()[now]
-    return out
+    return reward_on_arrival(learner.agent, {key: v[t] for key, v in beliefs.items()},
+                             actions or [np.zeros_like(here)])
 
 
 def goal_direction_probe(beliefs: dict, theta: np.ndarray, t: int, folds: int = 5) -> tuple[float, float]:

@@ -70,13 +70,13 @@ def main() -> None:
     if not name.startswith("Rooms-"):
         raise SystemExit(f"error: --run must be a Rooms-N run, {args.run} is on {saved['env']}")
     n_goals = int(name.split("-")[1])
+    env = make_batched(saved["env"], args.tasks, reward_in_obs=cfg.reward_in_obs, time_in_obs=cfg.time_in_obs)
+    tasks = env.sample_tasks(args.tasks, args.seed)
     for greedy in (True, False):
-        env = make_batched(saved["env"], args.tasks, reward_in_obs=getattr(cfg, "reward_in_obs", True),
-                           time_in_obs=getattr(cfg, "time_in_obs", True))
         torch.manual_seed(args.seed)
-        ro = rollout(learner.actor(greedy), env, tasks=env.sample_tasks(args.tasks, args.seed), seed=args.seed)
+        ro = rollout(learner.actor(greedy), env, tasks=tasks, seed=args.seed)
         report("mode" if greedy else "sampled", ro, n_goals, env.T, env.K)
-        env.close()
+    env.close()
     print(f"({args.which} checkpoint of {args.run}, {args.tasks} tasks, seed {args.seed})")
 
 

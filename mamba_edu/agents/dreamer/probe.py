@@ -94,6 +94,24 @@ def straight_path_actions(start: np.ndarray, goal: np.ndarray, step_size: float)
 
 
 @torch.no_grad()
+def reward_on_arrival(agent, states: dict[str, torch.Tensor], actions: list[np.ndarray]) -> np.ndarray:
+    """Imagine each of N states forward under its row of ``actions`` (a non-empty list of (N, action_dim) arrays,
+    one per step) with the prior's mode, and read the reward head on each row's arrival: the step of its last
+    nonzero action (the first step where a row has none). Returns (N,) predicted rewards."""
+    arrival = np.ones(len(actions[0]), dtype=np.int64)
+    for i, a in enumerate(actions):
+        arrival[np.any(a != 0.0, axis=-1)] = i + 1
+    rssm = agent.wm.rssm
+    reward = np.empty(len(arrival))
+    for i, a in enumerate(actions):
+        states = rssm.img_step(states, torch.as_tensor(a, dtype=torch.float32, device=agent.device), sample=False)
+        now = arrival == i + 1
+        if now.any():
+            reward[now] = agent.wm.reward(rssm.features(states)).cpu().numpy()[now]
+    return reward
+
+
+@torch.no_grad()
 def point_robot_reward_arc(agent, states: dict[str, torch.Tensor], positions: np.ndarray, angles: np.ndarray,
                            chunk: int = 4096) -> np.ndarray:
     """Predicted reward on arrival at every goal candidate g(θ) = (cos θ, sin θ) of PointRobot, imagined
@@ -116,21 +134,9 @@ def point_robot_reward_arc(agent, states: dict[str, torch.Tensor], positions: np
     target = np.tile(goals, (B, 1))
     which = np.repeat(np.arange(B), A)
     out = np.empty(B * A)
-    rssm = agent.wm.rssm
     for lo in range(0, B * A, chunk):
         sl = slice(lo, min(lo + chunk, B * A))
         idx = torch.as_tensor(which[sl], device=agent.device)
-        s = {k: v[idx] for k, v in states.items()}
         actions = straight_path_actions(start[sl], target[sl], STEP_SIZE) or [np.zeros_like(start[sl])]
-        steps_needed = np.zeros(sl.stop - sl.start, dtype=np.int64)
-        for i, a in enumerate(actions):
-            steps_needed[np.any(a != 0.0, axis=-1)] = i + 1
-        steps_needed = np.maximum(steps_needed, 1)
-        reward = np.empty(sl.stop - sl.start)
-        for i, a in enumerate(actions):
-            s = rssm.img_step(s, torch.as_tensor(a, dtype=torch.float32, device=agent.device), sample=False)
-            now = steps_needed == i + 1
-            if now.any():
-                reward[now] = agent.wm.reward(rssm.features(s)).cpu().numpy()[now]
-        out[sl] = reward
+        out[sl] = reward_on_arrival(agent, {k: v[idx] for k, v in states.items()}, actions)
     return out.reshape(B, A)
