@@ -42,6 +42,7 @@ EXPECTED = {  # name: (algo, env)
     "rooms4_varibad-local": ("varibad-local", "Rooms-4"),
     "rooms1_mamba": ("mamba", "Rooms-1"),
     "pointrobot_mamba": ("mamba", "PointRobot"),
+    "rooms4_mamba": ("mamba", "Rooms-4"),
 }
 FRESH_SEED = 3_000_017   # task/rollout seed of the fresh held-out tasks (≠ EVAL_SEED, FINAL_SEED, training seeds)
 N_FRESH = 1000           # fresh meta-episodes per checkpoint (Rooms-3: ~6 s on one core; MetaBandit: ~1 s)
