@@ -33,10 +33,10 @@ Provenance (all trained on CPU with one torch thread by the package's own CLI, s
   held-out tasks with the policy's mode (the paper's MAMBA: 242.2; the scripted reference: 268.4). Not
   the authors' configuration, which has not learned PointRobot on this CPU.
 * ``rooms4_mamba`` — MAMBA (full context via ``stored-state``, ``cpu`` sizes, 8 imagined steps, the authors'
-  Rooms update rate of 0.05 updates per env step) on Rooms-4, best checkpoint at 460.8k env steps of a 1M
-  budget: 87.6 over 1000 held-out tasks with the policy's mode (the paper's MAMBA: 136.7; Bayes-optimal
-  142.8). It collects the goals room after room but does not yet use, after the reset, the goals it found;
-  shipped for the world-model panel beside Fig. 2.
+  Rooms update rate of 0.05 updates per env step) on Rooms-4, best checkpoint at 720.8k env steps of a 1M
+  budget: 118.4 over 1000 held-out tasks with the policy's mode (the paper's MAMBA: 136.7; Bayes-optimal
+  142.8). It collects the goals room after room in both sub-episodes but does not use, after the reset,
+  the goals it found; shipped for the world-model panel beside Fig. 2.
 
 The two Rooms-3 runs are **far from converged**: the Bayes-optimal return of Rooms-3 is 160.4, a
 policy that never reaches a goal scores −20, and the paper reports 158.7 ± 2.6 for VariBAD after
@@ -85,7 +85,7 @@ PRETRAINED: dict[str, str] = {
     "pointrobot_mamba": "MAMBA (stored-state context, cpu sizes, 8 imagined steps) on PointRobot after 858k env steps "
                         "(scripted reference 268.4, paper Table 1: 242.2)",
     "rooms4_mamba": "MAMBA (stored-state context, cpu sizes, 8 imagined steps, 0.05 updates per env step) on Rooms-4 "
-                    "after 461k env steps (the world-model panel beside Fig. 2; Bayes-optimal 142.8, paper Table 3: "
+                    "after 721k env steps (the world-model panel beside Fig. 2; Bayes-optimal 142.8, paper Table 3: "
                     "136.7)",
 }
 
