@@ -105,6 +105,7 @@ def belief_heatmaps(out: Path) -> dict:
     print(f"picture: {png} (the episode: the task whose return under the local VariBAD agent is the median of {n} "
           f"held-out tasks, {ret:.1f}; all three agents on it with the same seed. Global reconstruction: the same far "
           "corners whatever was seen, and an agent that does worse in the second sub-episode; local: sharp "
-          "predictions around the agent, every goal found; MAMBA's world model: the reward of walking to each "
-          "cell now, lit on the next goal in order once it is known, also after the reset)")
+          "predictions around the agent, every goal found; MAMBA's world model: what walking to each cell would "
+          "pay now, so a goal's cell goes dark once it has paid and a later goal stays dark until the ones before "
+          "it are collected)")
     return summary
